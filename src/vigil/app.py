@@ -1,0 +1,221 @@
+"""The application API: the one place the CLI (and any HTTP front end) calls into.
+
+It opens the workspace and turns user-level requests ("put these files and folders there") into store calls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from vigil.errors import NotFoundError, UsageError
+from vigil.executors.local import LocalExecutor
+from vigil.pipeline import registry
+from vigil.pipeline.command import CommandTransform
+from vigil.pipeline.jobs import JobInfo, ProgressFn
+from vigil.pipeline.pyfunc import PythonTransform
+from vigil.pipeline.registry import Pipeline
+from vigil.pipeline.runner import run_pending
+from vigil.pipeline.spec import PipelineSpec, load_specs
+from vigil.pipeline.transform import TransformFactory
+from vigil.stages.registry import stage_factory
+from vigil.store import history, integrity
+from vigil.store.models import Change, CommitInfo, FileInfo
+from vigil.store.paths import RepoRef, join, normalize_path
+from vigil.store.store import DEFAULT_BRANCH, Store
+from vigil.store.workspace import Workspace
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file to upload: its repo path and where its bytes come from (a file, or stdin when None)."""
+
+    path: str
+    source: Path | None
+
+
+def plan_uploads(dest: str | None, sources: list[str]) -> list[Upload]:
+    """Map CLI sources onto repo paths: a file lands at DEST/<basename>, a folder keeps its layout below
+    DEST/<folder name>, ``-`` (stdin) lands at DEST itself. Every path is validated before anything is written.
+    """
+    uploads: list[Upload] = []
+    base = dest or "/"
+    for src in sources:
+        if src == STDIN:
+            if not dest or dest.endswith("/"):
+                raise UsageError("reading stdin needs a file path", "write e.g. `vigil put images:/cam1/1.jpg -`")
+            uploads.append(Upload(normalize_path(dest), None))
+            continue
+        path = Path(src)
+        if path.is_dir():
+            root = path.resolve()
+            uploads.extend(Upload(join(base, path.resolve().name, rel), file) for rel, file in _walk(root))
+        elif path.is_file():
+            uploads.append(Upload(join(base, _checked_name(path.name)), path))
+        elif path.exists():
+            raise UsageError(f"{src} is not a regular file or folder", "give files or folders")
+        else:
+            raise NotFoundError(f"no such file or folder: {src}", "check the path")
+    seen: dict[str, Path | None] = {}
+    for up in uploads:
+        if up.path in seen:
+            raise UsageError(f"two sources map to {up.path}: {seen[up.path]} and {up.source}",
+                             "upload them under different paths")
+        seen[up.path] = up.source
+    return uploads
+
+
+def _checked_name(name: str) -> str:
+    return normalize_path(name).lstrip("/")
+
+
+def _walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """Regular files below ``root`` as (relative path, file), sorted; symlinks leading outside are refused."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            file = Path(folder) / name
+            real = file.resolve()
+            if not real.is_relative_to(root):
+                raise UsageError(f"{file} links outside {root}", "copy the target in, or remove the link")
+            if real.is_file():
+                yield _checked_name(str(file.relative_to(root))), file
+
+
+def match_glob(pattern: str, path: str) -> bool:
+    """``*`` and ``?`` stay within one path segment, ``**`` crosses segments, ``[...]`` is a class."""
+    regex = re.escape(pattern).replace(r"\*\*", "\x00").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+    regex = regex.replace("\x00", ".*").replace(r"\[", "[").replace(r"\]", "]").replace("[!", "[^")
+    return re.fullmatch(regex, path) is not None
+
+
+class App:
+    """Vigil for one workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    @classmethod
+    def open(cls, workspace: Path | None = None) -> App:
+        return cls(Workspace.find(workspace))
+
+    @classmethod
+    def init(cls, folder: Path) -> App:
+        return cls(Workspace.init(folder))
+
+    @cached_property
+    def store(self) -> Store:
+        return self.workspace.store
+
+    def put(self, target: str, sources: list[str], message: str = "",
+            progress: Callable[[int], None] | None = None) -> CommitInfo:
+        """Upload files, folders or stdin into ``REPO[@BRANCH][:PATH]`` as one commit."""
+        ref = RepoRef.parse(target)
+        uploads = plan_uploads(ref.path, sources)
+        if not uploads:
+            raise UsageError("nothing to upload: the folders given are empty", "give files or non-empty folders")
+        self.store.inspect_repo(ref.repo)  # fail fast on a missing repo, before any bytes move
+        with self.store.begin_commit(ref.repo, ref.ref or DEFAULT_BRANCH, description=message) as commit:
+            for up in uploads:
+                if up.source is None:
+                    commit.put_stream(up.path, sys.stdin.buffer)
+                else:
+                    commit.put_file(up.path, up.source)
+                if progress:
+                    progress(1)
+        assert commit.result is not None
+        return commit.result
+
+    def rm(self, targets: list[str], message: str = "") -> CommitInfo:
+        refs = [RepoRef.parse(t) for t in targets]
+        if len({(r.repo, r.ref) for r in refs}) != 1:
+            raise UsageError("all paths given to rm must be in one repo and branch", "run rm once per branch")
+        if any(r.path in (None, "/") for r in refs):
+            raise UsageError("rm needs REPO[@BRANCH]:PATH with a path below the root", "name files or folders")
+        with self.store.begin_commit(refs[0].repo, refs[0].ref or DEFAULT_BRANCH, description=message) as commit:
+            for r in refs:
+                commit.delete(r.path or "/")
+        assert commit.result is not None
+        return commit.result
+
+    def ls(self, target: str) -> list[FileInfo]:
+        ref = RepoRef.parse(target)
+        path = ref.path or "/"
+        if not any(c in path for c in "*?["):
+            return self.store.list_files(ref.repo, ref.ref, path)
+        fixed = path[: min(path.index(c) for c in "*?[" if c in path)]
+        prefix = fixed.rsplit("/", 1)[0] or "/"
+        return [f for f in self.store.list_files(ref.repo, ref.ref, prefix) if match_glob(path, f.path)]
+
+    def diff(self, a: str, b: str) -> list[Change]:
+        ra, rb = RepoRef.parse(a), RepoRef.parse(b)
+        return history.diff(self.store, ra.repo, ra.ref, rb.repo, rb.ref, ra.path or "/")
+
+    def lineage(self, target: str, depth: int = 50) -> dict[str, object]:
+        """Provenance of a commit (or of the commit that last wrote PATH): where it came from, what it fed."""
+        ref = RepoRef.parse(target)
+        commit = self.store.resolve(ref.repo, ref.ref)
+        file = None
+        if ref.path and ref.path != "/":
+            file = self.store.stat(ref.repo, commit.id, ref.path)
+        return {
+            "commit": f"{commit.repo}@{commit.id}",
+            "file": file.to_dict() if file else None,
+            "upstream": [n.to_dict() for n in history.lineage(self.store, ref.repo, commit.id, "up", depth)],
+            "downstream": [n.to_dict() for n in history.lineage(self.store, ref.repo, commit.id, "down", depth)],
+        }
+
+    # ------------------------------------------------------------ pipelines
+    @cached_property
+    def executor(self) -> LocalExecutor:
+        return LocalExecutor(max_workers=os.cpu_count() or 1)
+
+    def factory_for(self, pipeline: Pipeline) -> TransformFactory:
+        """How to build the transform of ``pipeline`` on a worker."""
+        spec = pipeline.spec.transform
+        if spec.kind == "cmd":
+            return lambda: CommandTransform(spec, pipeline.spec.datum_timeout)
+        if spec.kind == "python":
+            target = spec.python or ""
+            return lambda: PythonTransform(target)
+        make = stage_factory(spec.stage or "")
+        params = dict(spec.params)
+        return lambda: make(params)
+
+    def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
+        """Create (or update) every pipeline in a spec file, upstream first."""
+        specs = load_specs(path)
+        for spec in specs:
+            if spec.transform.kind == "stage":
+                stage_factory(spec.transform.stage or "")
+        names = {s.name for s in specs}
+        ordered = [s for s in _upstream_first(specs) if s.name in names]
+        return [registry.create_pipeline(self.store, s, update_existing=update, reprocess=reprocess)
+                for s in ordered]
+
+    def run(self, pipeline: str | None = None, *, force: bool = False,
+            progress: ProgressFn | None = None) -> list[JobInfo]:
+        return run_pending(self.store, self.executor, self.factory_for, only=pipeline, force=force,
+                           progress=progress)
+
+    def fsck(self, progress: Callable[[int], None] | None = None) -> integrity.FsckReport:
+        return integrity.fsck(self.store, progress)
+
+    def gc(self, grace_seconds: float) -> integrity.GcReport:
+        return integrity.gc(self.store, grace_seconds)
+
+
+def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
+    from vigil.pipeline.draw import topological_order
+
+    return topological_order(specs)
+
+
+__all__ = ["App", "Upload", "match_glob", "plan_uploads"]

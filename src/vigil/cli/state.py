@@ -1,0 +1,23 @@
+"""Global CLI options (set by the root callback) and the lazily opened application."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.app import App
+
+
+@dataclass
+class State:
+    workspace: Path | None = None
+    debug: bool = False
+    _app: App | None = None
+
+    def app(self) -> App:
+        if self._app is None:
+            self._app = App.open(self.workspace)
+        return self._app
+
+
+state = State()

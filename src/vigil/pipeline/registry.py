@@ -1,0 +1,101 @@
+"""Pipelines known to a workspace: create, update, list, inspect, delete."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from vigil.errors import AlreadyExistsError, NotFoundError, SpecError
+from vigil.pipeline import state as t
+from vigil.pipeline.draw import topological_order
+from vigil.pipeline.spec import PipelineSpec, parse_specs
+from vigil.store.database import transaction
+from vigil.store.store import Store
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    spec: PipelineSpec
+    version: str
+    salt: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spec"] = self.spec.model_dump(mode="json", exclude_defaults=True)
+        return d
+
+
+def create_pipeline(store: Store, spec: PipelineSpec, *, update_existing: bool = False,
+                    reprocess: bool = False) -> Pipeline:
+    """Register ``spec`` and create its output repo. Updating keeps the datum salt (so finished datums are not
+    redone) unless ``reprocess``; creating a pipeline that exists is an error unless ``update_existing``."""
+    existing = {p.name for p in list_pipelines(store)}
+    sources = {r.name for r in store.list_repos()} - existing - {spec.name}
+    for name, repo, _branch in spec.input_repos():
+        if repo not in sources and repo not in existing:
+            raise SpecError(f"pipeline {spec.name!r}: input {name!r} reads repo {repo!r}, which does not exist",
+                            f"create it with `vigil repo create {repo}` or create the pipeline that writes it")
+    others = [p.spec for p in list_pipelines(store) if p.name != spec.name]
+    topological_order([*others, spec])  # raises on a cycle
+    now = time.time()
+    with transaction(store.engine, write=True) as conn:
+        row = conn.execute(select(t.pipelines.c.salt).where(t.pipelines.c.name == spec.name)).first()
+        if row is not None and not update_existing:
+            raise AlreadyExistsError(f"pipeline {spec.name!r} already exists",
+                                     "use `vigil pipeline update` to change it")
+        if row is None and update_existing:
+            raise NotFoundError(f"pipeline {spec.name!r} does not exist", "create it with `vigil pipeline create`")
+        values = {"spec": spec.canonical_json(), "version": spec.fingerprint(), "updated_at": now}
+        if row is None:
+            conn.execute(insert(t.pipelines).values(name=spec.name, salt=spec.salt or uuid.uuid4().hex,
+                                                    created_at=now, **values))
+        else:
+            if reprocess:
+                values["salt"] = uuid.uuid4().hex
+            conn.execute(update(t.pipelines).where(t.pipelines.c.name == spec.name).values(**values))
+    store.create_repo(spec.name, f"output of pipeline {spec.name}", exist_ok=True)
+    store.set_readers(spec.name, [repo for _, repo, _ in spec.input_repos()])
+    return get_pipeline(store, spec.name)
+
+
+def get_pipeline(store: Store, name: str) -> Pipeline:
+    with transaction(store.engine) as conn:
+        row = conn.execute(select(t.pipelines).where(t.pipelines.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"pipeline {name!r} does not exist", "list pipelines with `vigil pipeline list`")
+    (spec,) = parse_specs(row["spec"], f"<stored pipeline {name}>")
+    return Pipeline(spec, row["version"], row["salt"], row["created_at"], row["updated_at"])
+
+
+def list_pipelines(store: Store) -> list[Pipeline]:
+    """All pipelines in topological order (each after the pipelines it reads)."""
+    with transaction(store.engine) as conn:
+        names = list(conn.execute(select(t.pipelines.c.name)).scalars())
+    pipelines = {n: get_pipeline(store, n) for n in names}
+    return [pipelines[s.name] for s in topological_order([p.spec for p in pipelines.values()])]
+
+
+def delete_pipeline(store: Store, name: str, *, keep_repo: bool = False) -> None:
+    """Delete a pipeline, its job and datum records, and (unless ``keep_repo``) its output repo."""
+    get_pipeline(store, name)
+    readers = [p.name for p in list_pipelines(store) if name in {r for _, r, _ in p.spec.input_repos()}]
+    if readers:
+        raise SpecError(f"pipeline {name!r} feeds {', '.join(readers)}", "delete those pipelines first")
+    store.set_readers(name, [])
+    with transaction(store.engine, write=True) as conn:
+        for table in (t.datum_outputs, t.datum_units, t.datums):
+            conn.execute(delete(table).where(table.c.pipeline == name))
+        conn.execute(delete(t.jobs).where(t.jobs.c.pipeline == name))
+        conn.execute(delete(t.pipelines).where(t.pipelines.c.name == name))
+    if not keep_repo:
+        store.delete_repo(name, force=True)

@@ -1,0 +1,249 @@
+"""Writing a commit: stage puts and deletes, then publish them atomically.
+
+Blob bytes go to the object store as they are staged (streamed, hashed on the way). ``finish()`` then records
+the whole commit in ONE metadata transaction: the commit row, the changed entries, the blob registry, provenance
+and the branch head move together, or not at all. A crash before that transaction leaves only unreferenced blobs,
+which ``vigil gc`` removes; readers never see part of a commit.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from sqlalchemy import Connection, and_, insert, select, update
+
+from vigil.errors import ConflictError, NotFoundError, UsageError
+from vigil.store import schema as s
+from vigil.store.database import transaction
+from vigil.store.models import CommitInfo
+from vigil.store.paths import normalize_path
+from vigil.store.store import Store, chunks, prefix_bounds
+
+
+class CommitBuilder:
+    """Staged changes of one commit. Use as a context manager: finished on success, abandoned on error."""
+
+    def __init__(self, store: Store, repo: str, branch: str, *, description: str, origin: str,
+                 provenance: list[tuple[str, str]], expected_parent: str | None) -> None:
+        self.store = store
+        self.repo = repo
+        self.branch = branch
+        self.description = description
+        self.origin = origin
+        self.provenance = provenance
+        self.expected_parent = expected_parent
+        self._staged: dict[str, tuple[str, int]] = {}  # path -> (oid, size)
+        # Deleted files/folders, applied before the puts: "delete folder /a, then put file /a" works.
+        self._deletes: set[str] = set()
+        self.result: CommitInfo | None = None
+
+    # staging --------------------------------------------------------------
+    def put_stream(self, path: str, stream: BinaryIO) -> str:
+        """Stage the bytes of ``stream`` at ``path``; returns the blob oid."""
+        path = self._file_path(path)
+        oid, size = self.store.objects.put_stream(stream)
+        self._staged[path] = (oid, size)
+        return oid
+
+    def put_file(self, path: str, source: Path) -> str:
+        with open(source, "rb") as fh:
+            return self.put_stream(path, fh)
+
+    def put_bytes(self, path: str, data: bytes) -> str:
+        path = self._file_path(path)
+        oid = self.store.objects.put_bytes(data)
+        self._staged[path] = (oid, len(data))
+        return oid
+
+    def put_blob(self, path: str, oid: str, size: int) -> None:
+        """Stage an already-stored blob at ``path`` (no byte copy: the same blob under another name)."""
+        if not self.store.objects.exists(oid):
+            raise NotFoundError(f"object {oid[:12]} is not in the object store", "run `vigil fsck`")
+        self._staged[self._file_path(path)] = (oid, size)
+
+    def stage_blob(self, path: str, oid: str, size: int) -> None:
+        """Like :meth:`put_blob` for a blob known to be stored (a worker just wrote it): no existence check."""
+        self._staged[self._file_path(path)] = (oid, size)
+
+    def delete(self, path: str) -> None:
+        """Stage deletion of a file, or of every file under a directory (and of puts staged there so far)."""
+        path = normalize_path(path)
+        lo, hi = prefix_bounds(path)
+        for staged in [p for p in self._staged if p == path or lo <= p < hi]:
+            del self._staged[staged]
+        self._deletes.add(path)
+
+    @staticmethod
+    def _file_path(path: str) -> str:
+        path = normalize_path(path)
+        if path == "/":
+            raise UsageError("a file cannot be written at the repo root '/'", "give a file path such as /a.jpg")
+        return path
+
+    def __len__(self) -> int:
+        return len(self._staged) + len(self._deletes)
+
+    # publishing -----------------------------------------------------------
+    def __enter__(self) -> CommitBuilder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None and self.result is None:
+            self.finish()
+
+    def finish(self) -> CommitInfo:
+        """Publish the staged changes as one commit and move the branch head; returns the commit."""
+        if self.result is not None:
+            return self.result
+        with transaction(self.store.engine, write=True) as conn:
+            return self.publish(conn)
+
+    def publish(self, conn: Connection) -> CommitInfo:
+        """Publish inside the caller's write transaction (so other records can commit atomically with it)."""
+        _check_file_dir_clash(self._staged)
+        self.result = self.store.commit_info_at(conn, self._publish(conn))
+        return self.result
+
+    def _publish(self, conn: Connection) -> int:
+        store = self.store
+        repo_id = store.repo_id(conn, self.repo)
+        b = s.branches.c
+        branch = conn.execute(select(b.id, b.chain_id, b.head_seq).where(
+            b.repo_id == repo_id, b.name == self.branch).with_for_update()).first()
+        if branch is None:
+            raise NotFoundError(f"branch {self.repo}@{self.branch} does not exist",
+                                f"create it with `vigil branch create {self.repo}@{self.branch}`")
+        _, chain_id, head_seq = branch
+        if self.expected_parent is not None:
+            head_id = _commit_id(conn, head_seq) if head_seq is not None else None
+            if head_id != self.expected_parent:
+                raise ConflictError(f"{self.repo}@{self.branch} moved (head is now {head_id})",
+                                    "re-run: another writer committed first")
+        sources = [store.resolve_seq(conn, r, c) for r, c in self.provenance]
+        commit_id = uuid.uuid4().hex
+        seq = int(conn.execute(insert(s.commits).values(
+            id=commit_id, repo_id=repo_id, chain_id=chain_id, parent_seq=head_seq, branch=self.branch,
+            created_at=time.time(), description=self.description, origin=self.origin,
+        )).inserted_primary_key[0])
+        counts = _apply_changes(conn, chain_id, seq, self._staged, self._deletes)
+        conn.execute(update(s.commits).where(s.commits.c.seq == seq).values(**counts))
+        _register_blobs(conn, set(self._staged.values()))
+        for src in sorted(set(sources)):
+            conn.execute(insert(s.provenance).values(commit_seq=seq, source_seq=src))
+        conn.execute(update(s.branches).where(b.id == branch[0]).values(head_seq=seq))
+        return seq
+
+
+def _commit_id(conn: Connection, seq: int) -> str:
+    return str(conn.execute(select(s.commits.c.id).where(s.commits.c.seq == seq)).scalar_one())
+
+
+def _check_file_dir_clash(paths: Iterable[str]) -> None:
+    """Within one commit a path cannot be both a file and a directory of other staged files."""
+    staged = set(paths)
+    for path in sorted(staged):
+        parts = path.split("/")[1:-1]
+        for i in range(len(parts)):
+            # Check every ancestor: neighbours in sorted order miss "/a" vs "/a/b" when "/a.b" sorts between.
+            ancestor = "/" + "/".join(parts[: i + 1])
+            if ancestor in staged:
+                raise UsageError(f"{ancestor} is staged as a file and as a directory (of {path})",
+                                 "rename one of them")
+
+
+def _apply_changes(conn: Connection, chain_id: int, seq: int, puts: dict[str, tuple[str, int]],
+                   deletes: set[str]) -> dict[str, int]:
+    """Close replaced/deleted live entries and insert new ones; returns the commit's change counts.
+
+    The commit's effect is computed as old state (live entries of the staged paths and of deleted folders)
+    minus deletions plus puts, so a folder deleted and a file re-put below it in one commit keeps that file.
+    """
+    e = s.entries.c
+    old: dict[str, tuple[int, str]] = {}  # path -> (entry id, oid), live before this commit
+    for part in chunks(sorted(puts.keys() | deletes)):
+        for row in conn.execute(select(e.id, e.path, e.oid).where(
+                e.chain_id == chain_id, e.to_seq.is_(None), e.path.in_(part))):
+            old[row[1]] = (row[0], row[2])
+    new: dict[str, tuple[str, int] | None] = {}
+    for path in sorted(deletes):
+        if path in old:
+            new[path] = None
+            continue
+        under = _live_below(conn, chain_id, path)
+        if not under:
+            raise NotFoundError(f"cannot delete {path}: no such file or directory",
+                                "list files with `vigil ls`")
+        for entry_id, sub, oid in under:
+            old[sub] = (entry_id, oid)
+            new[sub] = None
+    new.update(puts)
+    close: list[int] = []
+    new_rows: list[dict[str, object]] = []
+    added = modified = deleted = bytes_added = 0
+    for path in sorted(new):
+        value, before = new[path], old.get(path)
+        if value is None:
+            if before is not None:
+                close.append(before[0])
+                deleted += 1
+            continue
+        oid, size = value
+        if before is not None:
+            if before[1] == oid:
+                continue  # unchanged content: nothing to record
+            close.append(before[0])
+            modified += 1
+        else:
+            added += 1
+        bytes_added += size
+        new_rows.append({"chain_id": chain_id, "path": path, "oid": oid, "size": size, "from_seq": seq})
+    for part in chunks(close):
+        conn.execute(update(s.entries).where(e.id.in_(part)).values(to_seq=seq))
+    for row in new_rows:  # after the closes, so a file may replace a folder deleted in the same commit
+        if str(row["path"]) not in old:
+            _check_no_clash(conn, chain_id, str(row["path"]))
+    if new_rows:
+        conn.execute(insert(s.entries), new_rows)
+    return {"n_added": added, "n_modified": modified, "n_deleted": deleted, "bytes_added": bytes_added}
+
+
+def _live_below(conn: Connection, chain_id: int, path: str) -> list[tuple[int, str, str]]:
+    e = s.entries.c
+    lo, hi = prefix_bounds(path)
+    q = select(e.id, e.path, e.oid).where(e.chain_id == chain_id, e.to_seq.is_(None),
+                                          and_(e.path >= lo, e.path < hi))
+    return [(r[0], r[1], r[2]) for r in conn.execute(q)]
+
+
+def _check_no_clash(conn: Connection, chain_id: int, path: str) -> None:
+    """A new file may not sit where a directory is, nor below an existing file."""
+    e = s.entries.c
+    lo, hi = prefix_bounds(path)
+    parts = path.split("/")[1:-1]
+    ancestors = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+    clash = conn.execute(select(e.path).where(e.chain_id == chain_id, e.to_seq.is_(None)).where(
+        (e.path.in_(ancestors)) | and_(e.path >= lo, e.path < hi)).limit(1)).first()
+    if clash is not None:
+        what = "a file" if clash[0] in ancestors else "a directory"
+        raise UsageError(f"cannot add {path}: {clash[0] if clash[0] in ancestors else path} is {what}",
+                         "a path is either a file or a directory; delete the other first")
+
+
+def _register_blobs(conn: Connection, blobs: set[tuple[str, int]]) -> None:
+    """Record blobs in the registry (``gc`` and ``fsck`` use it), ignoring ones already known."""
+    if not blobs:
+        return
+    rows = sorted(blobs)
+    known: set[str] = set()
+    for part in chunks([oid for oid, _ in rows]):
+        known.update(conn.execute(select(s.blobs.c.oid).where(s.blobs.c.oid.in_(part))).scalars())
+    now = time.time()
+    fresh = [{"oid": oid, "size": size, "created_at": now} for oid, size in rows if oid not in known]
+    if fresh:
+        conn.execute(insert(s.blobs), fresh)

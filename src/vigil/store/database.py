@@ -1,0 +1,72 @@
+"""Engine creation for the metadata database: SQLite (WAL) by default, PostgreSQL for clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from vigil.errors import StoreError, WorkspaceError
+from vigil.store import schema
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` with the schema in place. SQLite gets WAL, foreign keys and write locks up front."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 60})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        schema.metadata.create_all(engine)
+        _stamp_version(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open metadata database {url}: {exc.__class__.__name__}: {exc}",
+                         "check the `metadata` URL in .vigil/vigil.yaml and that the server is up") from exc
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock at BEGIN so two writers never deadlock on a lock upgrade; readers don't.
+        write = conn.get_execution_options().get("vigil_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _stamp_version(engine: Engine) -> None:
+    with engine.connect().execution_options(vigil_write=True) as conn, conn.begin():
+        row = conn.execute(select(schema.meta_info.c.value).where(schema.meta_info.c.key == "schema")).first()
+        if row is None:
+            conn.execute(insert(schema.meta_info).values(key="schema", value=str(schema.SCHEMA_VERSION)))
+        elif int(row[0]) > schema.SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"metadata schema version {row[0]} is newer than this Vigil understands ({schema.SCHEMA_VERSION})",
+                "upgrade Vigil",
+            )
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """A connection inside one transaction; committed on success, rolled back on any error.
+
+    SQLite waits up to 60 s for a competing writer (busy_timeout) before failing.
+    """
+    try:
+        with engine.connect().execution_options(vigil_write=write) as conn, conn.begin():
+            yield conn
+    except OperationalError as exc:
+        raise StoreError(f"metadata database error: {exc.orig}", "retry; if it persists run `vigil fsck`") from exc

@@ -1,0 +1,123 @@
+"""History queries over the store: log, per-commit changes, diff between commits, lineage (provenance)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select
+
+from vigil.store import schema as s
+from vigil.store.database import transaction
+from vigil.store.models import Change, CommitInfo
+from vigil.store.store import DEFAULT_BRANCH, Store
+
+
+def log(store: Store, repo: str, ref: str | None = None, limit: int | None = None) -> list[CommitInfo]:
+    """Commits reachable from ``ref`` (default: master's head), newest first, following parents."""
+    with transaction(store.engine) as conn:
+        ref = ref or DEFAULT_BRANCH
+        b = s.branches.c
+        branch = conn.execute(select(b.head_seq).where(
+            b.repo_id == store.repo_id(conn, repo), b.name == ref)).first()
+        if branch is not None and branch[0] is None:
+            return []  # a branch with no commits yet has an empty log
+        seq: int | None = store.resolve_seq(conn, repo, ref)
+        out: list[CommitInfo] = []
+        c = s.commits.c
+        while seq is not None and (limit is None or len(out) < limit):
+            chain = conn.execute(select(c.chain_id).where(c.seq == seq)).scalar_one()
+            # Walk the run of this chain in one query, then hop to the parent chain (forks are rare).
+            q = select(c.seq, c.parent_seq).where(c.chain_id == chain, c.seq <= seq).order_by(c.seq.desc())
+            if limit is not None:
+                q = q.limit(limit - len(out))
+            rows = conn.execute(q).all()
+            for row_seq, _ in rows:
+                out.append(store.commit_info_at(conn, row_seq))
+            seq = rows[-1][1] if rows else None
+        return out
+
+
+def changes(store: Store, repo: str, ref: str | None) -> list[Change]:
+    """What the commit ``ref`` itself changed relative to its parent."""
+    with transaction(store.engine) as conn:
+        seq = store.resolve_seq(conn, repo, ref)
+        return commit_changes(store, conn, seq)
+
+
+def commit_changes(store: Store, conn: Connection, seq: int) -> list[Change]:
+    e = s.entries.c
+    chain = store.position(conn, seq).chain_id
+    new = {r[0]: (r[1], r[2]) for r in conn.execute(
+        select(e.path, e.oid, e.size).where(e.chain_id == chain, e.from_seq == seq))}
+    old = {r[0]: (r[1], r[2]) for r in conn.execute(
+        select(e.path, e.oid, e.size).where(e.chain_id == chain, e.to_seq == seq))}
+    out: list[Change] = []
+    for path in sorted(new.keys() | old.keys()):
+        n, o = new.get(path), old.get(path)
+        if n and o:
+            out.append(Change("modified", path, n[0], o[0], n[1]))
+        elif n:
+            out.append(Change("added", path, n[0], None, n[1]))
+        elif o:
+            out.append(Change("deleted", path, None, o[0], o[1]))
+    return out
+
+
+def diff(store: Store, repo_a: str, ref_a: str | None, repo_b: str, ref_b: str | None,
+         prefix: str = "/") -> list[Change]:
+    """Changes that turn ``repo_a@ref_a`` into ``repo_b@ref_b`` (sorted by path)."""
+    with transaction(store.engine) as conn:
+        a = {f.path: f for f in store.files_at(conn, store.resolve_seq(conn, repo_a, ref_a), prefix)}
+        b = {f.path: f for f in store.files_at(conn, store.resolve_seq(conn, repo_b, ref_b), prefix)}
+    out: list[Change] = []
+    for path in sorted(a.keys() | b.keys()):
+        fa, fb = a.get(path), b.get(path)
+        if fa and fb:
+            if fa.oid != fb.oid:
+                out.append(Change("modified", path, fb.oid, fa.oid, fb.size))
+        elif fb:
+            out.append(Change("added", path, fb.oid, None, fb.size))
+        elif fa:
+            out.append(Change("deleted", path, None, fa.oid, fa.size))
+    return out
+
+
+@dataclass
+class LineageNode:
+    repo: str
+    commit: str
+    origin: str
+    description: str
+    depth: int
+    links: list[str] = field(default_factory=list)  # "repo@commit" one step further in this direction
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lineage(store: Store, repo: str, ref: str | None, direction: Literal["up", "down"],
+            max_depth: int = 50) -> list[LineageNode]:
+    """Provenance walked breadth-first: ``up`` = what this commit came from; ``down`` = what was made from it."""
+    src_col, dst_col = (s.provenance.c.commit_seq, s.provenance.c.source_seq)
+    if direction == "down":
+        src_col, dst_col = dst_col, src_col
+    with transaction(store.engine) as conn:
+        start = store.resolve_seq(conn, repo, ref)
+        seen = {start: 0}
+        queue = deque([start])
+        nodes: list[LineageNode] = []
+        while queue:
+            seq = queue.popleft()
+            info = store.commit_info_at(conn, seq)
+            nexts = list(conn.execute(select(dst_col).where(src_col == seq).order_by(dst_col)).scalars())
+            node = LineageNode(info.repo, info.id, info.origin, info.description, seen[seq])
+            for n in nexts:
+                other = store.commit_info_at(conn, n)
+                node.links.append(f"{other.repo}@{other.id}")
+                if n not in seen and seen[seq] < max_depth:
+                    seen[n] = seen[seq] + 1
+                    queue.append(n)
+            nodes.append(node)
+        return nodes
