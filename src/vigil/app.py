@@ -23,14 +23,21 @@ from vigil.pipeline.registry import Pipeline
 from vigil.pipeline.runner import run_pending
 from vigil.pipeline.spec import PipelineSpec, load_specs
 from vigil.pipeline.transform import TransformFactory
-from vigil.stages.registry import stage_factory
+from vigil.stages.registry import STAGES, stage_factory
 from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
 from vigil.store.workspace import Workspace
+from vigil.vision import catalog
 
 STDIN = "-"
+ENV_CACHE = "VIGIL_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where downloaded models and samples are cached: ``$VIGIL_CACHE`` or ``~/.cache/vigil``."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "vigil")
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,7 @@ class App:
         uploads = plan_uploads(ref.path, sources)
         if not uploads:
             raise UsageError("nothing to upload: the folders given are empty", "give files or non-empty folders")
-        self.store.inspect_repo(ref.repo)  # fail fast on a missing repo, before any bytes move
+        self.store.head(ref.repo, ref.ref or DEFAULT_BRANCH)  # fail fast on a missing repo/branch
         with self.store.begin_commit(ref.repo, ref.ref or DEFAULT_BRANCH, description=message) as commit:
             for up in uploads:
                 if up.source is None:
@@ -193,8 +200,8 @@ class App:
         """Create (or update) every pipeline in a spec file, upstream first."""
         specs = load_specs(path)
         for spec in specs:
-            if spec.transform.kind == "stage":
-                stage_factory(spec.transform.stage or "")
+            if spec.transform.kind == "stage" and spec.transform.stage not in STAGES:
+                stage_factory(spec.transform.stage or "")  # raises naming the known stages
         names = {s.name for s in specs}
         ordered = [s for s in _upstream_first(specs) if s.name in names]
         return [registry.create_pipeline(self.store, s, update_existing=update, reprocess=reprocess)
@@ -204,6 +211,30 @@ class App:
             progress: ProgressFn | None = None) -> list[JobInfo]:
         return run_pending(self.store, self.executor, self.factory_for, only=pipeline, force=force,
                            progress=progress)
+
+    # --------------------------------------------------------- models, rules
+    def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
+        """Download (or find in the cache / ``VIGIL_MIRROR``) catalogue model ``name``; sha256-verified."""
+        return catalog.pull(name, cache_dir(), progress=progress)
+
+    def model_add(self, source: str, progress: Callable[[int, int], None] | None = None,
+                  repo: str = "model") -> CommitInfo:
+        """Commit a model (a file, or a catalogue name) to the model repo, replacing the current one: a new
+        model is a new commit, which re-runs detection for every frame with full provenance."""
+        path = Path(source)
+        if not path.is_file():
+            if source.endswith(".onnx") or "/" in source:
+                raise NotFoundError(f"no model file {source}", "give an .onnx file or a catalogue name")
+            path = self.model_pull(source, progress)
+        self.store.create_repo(repo, "detection models (one .onnx at a time)", exist_ok=True)
+        current = self.store.list_files(repo) if self.store.head(repo) else []
+        with self.store.begin_commit(repo, description=f"model {path.name}") as commit:
+            for f in current:
+                if f.path != "/" + path.name:
+                    commit.delete(f.path)
+            commit.put_file("/" + path.name, path)
+        assert commit.result is not None
+        return commit.result
 
     def fsck(self, progress: Callable[[int], None] | None = None) -> integrity.FsckReport:
         return integrity.fsck(self.store, progress)

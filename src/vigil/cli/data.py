@@ -133,6 +133,8 @@ def get(target: Annotated[str, typer.Argument(metavar="REPO@REF:PATH")],
     ref = RepoRef.parse(target)
     if not ref.path or ref.path == "/":
         raise UsageError("get needs a file path", "write REPO@REF:PATH")
+    if output is not None and output.is_dir():
+        raise UsageError(f"{output} is a directory", "give a file name to -o, e.g. -o out.jpg")
     app = state.app()
     with app.store.open(ref.repo, ref.ref, ref.path) as src:
         if output is None:

@@ -81,7 +81,11 @@ def run_job(store: Store, spec: PipelineSpec, salt: str, executor: Executor, fac
         if isinstance(heads, str):
             return None  # an input has no commits yet: nothing to run
         current = {n: [h.repo, h.commit] for n, h in heads.items()}
-        if last is not None and last.inputs == current and not force:
+        # An update since the last success (new version, or a new salt from --reprocess) needs a job even on the
+        # same inputs, planned in full: datum ids under a new salt share nothing with the committed ones.
+        updated_at = conn.execute(select(t.pipelines.c.updated_at).where(t.pipelines.c.name == spec.name)).scalar()
+        updated = last is not None and updated_at is not None and updated_at > last.created_at
+        if last is not None and last.inputs == current and not force and not updated:
             return None
         job_id = uuid.uuid4().hex
         conn.execute(insert(t.jobs).values(
@@ -90,7 +94,7 @@ def run_job(store: Store, spec: PipelineSpec, salt: str, executor: Executor, fac
     start = time.perf_counter()
     try:
         with transaction(store.engine) as conn:
-            plan = plan_job(store, conn, spec, salt, heads, last.inputs if last else None,
+            plan = plan_job(store, conn, spec, salt, heads, last.inputs if last and not updated else None,
                             spec.reprocess_spec == "every_job")
         return _execute(store, spec, job_id, plan, executor, factory, start, progress)
     except BaseException as exc:
@@ -109,7 +113,8 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
     results: dict[str, DatumResult] = dict(recovered)
     options = RunOptions(parallelism=spec.parallelism_spec.constant,
                          batch_size=int(spec.transform.params.get("batch_size", 8)),
-                         tries=spec.datum_tries, timeout=spec.datum_timeout, params=spec.transform.params)
+                         tries=spec.datum_tries, timeout=spec.datum_timeout, params=spec.transform.params,
+                         lister=store.list_range)
     tasks = [DatumTask(job_id, d.id, d.inputs) for d in todo]
     buffer: list[DatumResult] = []
     done = len(recovered)
@@ -140,8 +145,9 @@ def _stage(store: Store, pipeline: str, job_id: str, results: Iterable[DatumResu
         return
     with transaction(store.engine, write=True) as conn:
         d = t.datums.c
-        conn.execute(delete(t.datums).where(d.pipeline == pipeline, d.committed.is_(False),
-                                            d.datum_id.in_([r.datum_id for r in rows])))
+        # Any earlier record goes, committed ones too: with reprocess_spec every_job a committed datum is rerun
+        # (its outputs and units stay in place until the job's output commit replaces them).
+        conn.execute(delete(t.datums).where(d.pipeline == pipeline, d.datum_id.in_([r.datum_id for r in rows])))
         conn.execute(insert(t.datums), [{
             "pipeline": pipeline, "datum_id": r.datum_id, "job_id": job_id, "state": r.state, "committed": False,
             "attempts": r.attempts, "seconds": r.seconds, "error": r.error, "log": r.log,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from vigil.pipeline.datums import DatumInput, FileRef
+from vigil.store.models import FileInfo
 from vigil.store.objects import ObjectStore
 
 
@@ -41,13 +42,19 @@ class DatumTask:
     inputs: tuple[DatumInput, ...]
 
 
+Lister = Callable[[str, str, str, str], list[FileInfo]]
+"""(repo, commit id, lo, hi) -> files of that commit with lo <= path < hi, sorted (a bounded range read)."""
+
+
 class DatumContext:
     """What a transform sees of one datum: its inputs by name, and reads of their bytes."""
 
-    def __init__(self, task: DatumTask, objects: ObjectStore, params: Mapping[str, Any]) -> None:
+    def __init__(self, task: DatumTask, objects: ObjectStore, params: Mapping[str, Any],
+                 lister: Lister | None = None) -> None:
         self.task = task
         self.objects = objects
         self.params = params
+        self._lister = lister
 
     @property
     def datum_id(self) -> str:
@@ -68,9 +75,17 @@ class DatumContext:
     def files(self, name: str) -> list[FileRef]:
         return [f for part in self.input(name) for f in part.files]
 
-    def read(self, file: FileRef) -> bytes:
+    def read(self, file: FileRef | FileInfo) -> bytes:
         with self.objects.open(file.oid) as fh:
             return fh.read()
+
+    def neighbours(self, name: str, lo: str, hi: str) -> list[FileInfo]:
+        """Files of input ``name``'s commit with ``lo <= path < hi`` (e.g. a camera's recent frames), read at
+        the same commit as the datum, so results stay deterministic. Cost grows with the range, not the repo."""
+        part = self.input(name)[0]
+        if self._lister is None:
+            raise RuntimeError("this executor gives transforms no range reads")
+        return self._lister(part.repo, part.commit, lo, hi)
 
     def local_path(self, file: FileRef) -> Path | None:
         """A read-only local path of the file's bytes when the object store is local (never write to it)."""
@@ -108,6 +123,7 @@ class RunOptions:
     tries: int = 3
     timeout: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    lister: Lister | None = None
 
 
 class Executor(Protocol):
@@ -137,7 +153,7 @@ def process_with_retries(transform: Transform, tasks: Sequence[DatumTask], objec
                          options: RunOptions) -> list[DatumResult]:
     """Run one batch on a warm transform. A failing batch falls back to datum-by-datum runs so that one bad
     datum fails alone; each failing datum is retried up to ``options.tries`` times, keeping every error."""
-    contexts = [DatumContext(t, objects, options.params) for t in tasks]
+    contexts = [DatumContext(t, objects, options.params, options.lister) for t in tasks]
     start = time.perf_counter()
     try:
         outputs = transform.process_batch(contexts)

@@ -1,7 +1,11 @@
-"""Built-in stages by name (an explicit dict; third parties use `transform.python`)."""
+"""Built-in stages by name (an explicit table; third parties use `transform.python`).
+
+Entries name their class lazily, so listing stages or validating a spec does not load models or OpenCV.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -10,16 +14,19 @@ from vigil.pipeline.transform import Transform
 
 StageFactory = Callable[[Mapping[str, Any]], Transform]
 
-
-def stages() -> dict[str, StageFactory]:
-    """name -> factory(params). Imports inside, so listing stages does not load models or OpenCV."""
-    from vigil.stages.noop import NoopStage
-
-    return {"noop": NoopStage}
+STAGES: dict[str, str] = {
+    "noop": "vigil.stages.noop:NoopStage",
+    "validate": "vigil.stages.validate:ValidateStage",
+    "detect": "vigil.stages.detect:DetectStage",
+    "threat": "vigil.stages.threat:ThreatStage",
+    "report": "vigil.stages.report:ReportStage",
+}
 
 
 def stage_factory(name: str) -> StageFactory:
-    known = stages()
-    if name not in known:
-        raise SpecError(f"unknown stage {name!r}", f"built-in stages: {', '.join(sorted(known))}")
-    return known[name]
+    """The class of built-in stage ``name``; ``SpecError`` listing the known stages otherwise."""
+    if name not in STAGES:
+        raise SpecError(f"unknown stage {name!r}", f"built-in stages: {', '.join(sorted(STAGES))}")
+    module, _, cls = STAGES[name].partition(":")
+    factory: StageFactory = getattr(importlib.import_module(module), cls)
+    return factory

@@ -248,6 +248,15 @@ class Store:
             q = q.where(or_(e.path == prefix, and_(e.path >= lo, e.path < hi)))
         return [FileInfo(r[0], r[1], r[2]) for r in conn.execute(q.order_by(e.path))]
 
+    def list_range(self, repo: str, ref: str, lo: str, hi: str) -> list[FileInfo]:
+        """Files at ``repo@ref`` with ``lo <= path < hi``, sorted: one index range scan."""
+        e = s.entries.c
+        with transaction(self.engine) as conn:
+            pos = self._position(conn, self._resolve_seq(conn, self._repo_id(conn, repo), repo, ref))
+            rows = conn.execute(select(e.path, e.oid, e.size).where(
+                e.chain_id == pos.chain_id, *_live_at(pos), e.path >= lo, e.path < hi).order_by(e.path))
+            return [FileInfo(r[0], r[1], r[2]) for r in rows]
+
     def stat(self, repo: str, ref: str | None, path: str) -> FileInfo:
         """The file at ``path``; ``NotFoundError`` if absent, ``UsageError`` if it is a directory."""
         path = normalize_path(path)

@@ -31,16 +31,21 @@ Progress = Callable[[int, int], None]
 _MIRROR_TOKEN = re.compile(r"https?://[^/:]*(?::\d+)?[^:]*|[^:]+", re.IGNORECASE)
 
 
-class CatalogEntry(BaseModel):
-    """One downloadable model: where it lives, what it must hash to, and how to run it."""
+class Asset(BaseModel):
+    """A file fetched by name from mirrors or a pinned URL, verified by sha256 (models, sample images)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
     file_name: str
     url: str
     sha256: str
     size: int
+
+
+class CatalogEntry(Asset):
+    """One downloadable model: where it lives, what it must hash to, and how to run it."""
+
+    name: str
     input_size: tuple[int, int]  # (width, height)
     kind: Literal["yolox", "fastestdet"]
     classes: Literal["coco80"]
@@ -132,7 +137,7 @@ def _read_source(source: str) -> Iterator[bytes]:
                 yield block
 
 
-def _fetch(entry: CatalogEntry, source: str, dest: Path, progress: Progress | None) -> None:
+def _fetch(entry: Asset, source: str, dest: Path, progress: Progress | None) -> None:
     """Copy ``source`` to ``dest`` via a temp file in its folder, check sha256, rename atomically."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.file_name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -158,7 +163,7 @@ def _fetch(entry: CatalogEntry, source: str, dest: Path, progress: Progress | No
         tmp.unlink(missing_ok=True)
 
 
-def _sources(entry: CatalogEntry, mirrors: list[str]) -> list[str]:
+def _sources(entry: Asset, mirrors: list[str]) -> list[str]:
     out = []
     for m in mirrors:
         if _is_url(m):
@@ -181,7 +186,15 @@ def pull(
     Raises ``NotFoundError`` (unknown name), ``IntegrityError`` (a source delivered wrong bytes; nothing is
     cached), ``ModelError`` (no source reachable).
     """
-    entry = get_entry(name)
+    return fetch_asset(get_entry(name), cache_dir, mirrors=mirrors, progress=progress)
+
+
+def fetch_asset(entry: Asset, cache_dir: Path, *, mirrors: list[str] | None = None,
+                progress: Progress | None = None) -> Path:
+    """The cached, sha256-verified copy of ``entry`` in ``cache_dir``, fetched from the first source that
+    delivers (``mirrors`` in order, None meaning :func:`mirrors_from_env`, then the pinned URL).
+    Raises ``IntegrityError`` (wrong bytes; nothing cached) or ``ModelError`` (no source reachable)."""
+    name = entry.file_name
     cache_dir = Path(cache_dir)
     dest = cache_dir / entry.file_name
     if dest.is_file():
@@ -198,9 +211,9 @@ def pull(
             log.info("could not fetch %s from %s: %s", entry.file_name, source, exc)
             failures.append(f"{source}: {exc}")
             continue
-        log.info("pulled %s from %s into %s", entry.name, source, dest)
+        log.info("pulled %s from %s into %s", name, source, dest)
         return dest
     raise ModelError(
-        f"could not fetch model {name!r} from any source: " + "; ".join(failures),
+        f"could not fetch {name!r} from any source: " + "; ".join(failures),
         hint=f"set {MIRROR_ENV} to a folder or http(s) URL holding {entry.file_name}, or check the network",
     )

@@ -1,0 +1,83 @@
+"""Camera-pipeline commands: demo, model pull|add|list, rules validate|test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+from rich.table import Table
+
+from vigil.cli.console import emit_json, out, size, when
+from vigil.cli.pipelines import _print_jobs, _progress
+from vigil.cli.state import state
+from vigil.demo import run_demo
+from vigil.vision.catalog import CATALOG
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+model_app = typer.Typer(help="Detection models: the catalogue, downloads, the model repo.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)
+    app.add_typer(model_app, name="model")
+
+
+def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)create.")] = Path("demo-workspace"),
+         fresh: Annotated[bool, typer.Option(help="Recreate the folder if it holds a workspace.")] = True) -> None:
+    """Run the 2017 camera design end to end on its sample images: validate, detect, threat rules, report."""
+    out.print(f"[bold]Vigil demo[/] in {folder.resolve()}")
+    with _progress(False) as (bar, update):
+        summary = run_demo(folder, fresh=fresh, progress=update)
+    _print_jobs(summary.jobs, bar)
+    out.print(f"\n[bold]validate[/]: {len(summary.valid)} valid, {len(summary.invalid)} invalid")
+    for name, reasons in sorted(summary.invalid.items()):
+        out.print(f"  [red]invalid[/] {name}: {'; '.join(reasons)}")
+    out.print("\n[bold]detect[/] (YOLOX-nano, objects per frame):")
+    for frame, objects in sorted(summary.detections.items()):
+        out.print(f"  {frame:<28} {', '.join(objects) or '(nothing)'}")
+    out.print(f"\n[bold]threat[/] (rule.json: person, car, motorcycle, truck): {len(summary.events)} event(s)")
+    table = Table("camera", "threats")
+    for camera, n in sorted(summary.threats_per_camera.items()):
+        table.add_row(camera, str(n))
+    out.print(table)
+    out.print("[bold]report[/]:")
+    for path in summary.report_files:
+        out.print(f"  {path}")
+    out.print(f"\nExplore: [cyan]vigil -w {folder} repo list[/], [cyan]vigil -w {folder} job list[/], "
+              f"[cyan]vigil -w {folder} lineage report@master[/]")
+
+
+@model_app.command("list")
+def model_list(json: JsonOpt = False) -> None:
+    """The model catalogue."""
+    if json:
+        return emit_json([e.model_dump(mode="json") for e in CATALOG.values()])
+    table = Table("name", "kind", "input", "size", "licence", "sha256")
+    for e in CATALOG.values():
+        table.add_row(e.name, e.kind, f"{e.input_size[0]}x{e.input_size[1]}", size(e.size), e.licence,
+                      e.sha256[:16])
+    out.print(table)
+
+
+def _download_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=out, transient=True)
+
+
+@model_app.command("pull")
+def model_pull(name: str) -> None:
+    """Download a catalogue model into the cache (VIGIL_MIRROR folders/URLs are tried first)."""
+    with _download_bar() as bar:
+        task = bar.add_task(name, total=None)
+        path = state.app().model_pull(name, lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(f"{name}: {path}")
+
+
+@model_app.command("add")
+def model_add(source: Annotated[str, typer.Argument(help="An .onnx file or a catalogue name.")]) -> None:
+    """Commit a model to the `model` repo (replacing the current one); detection re-runs on the next run."""
+    with _download_bar() as bar:
+        task = bar.add_task(source, total=None)
+        commit = state.app().model_add(source, lambda done, total: bar.update(task, completed=done, total=total))
+    out.print(f"model@{commit.branch} {commit.id} {when(commit.created_at)}")

@@ -1,0 +1,95 @@
+"""``detect`` stage: run an object detector over valid frames; one JSON (+ optional annotated JPEG) per frame.
+
+The model is a file in the ``model`` input (a cross with the model repo, as in the 2017 design), so a new model
+commit re-runs detection with provenance. Detectors are cached per model blob: loaded once per worker.
+Output ``/<camera>/<ts>.json``: camera identity, the source frame, the model (file, sha256, kind, thresholds)
+and every object (label, COCO-80 id, TF label-map id, score, box).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vigil.domain.coco import class_index
+from vigil.errors import ModelError
+from vigil.pipeline.transform import DatumContext, Outputs
+from vigil.stages.frames import FramePath
+from vigil.vision.detector import Detector, DetectorConfig, load_detector
+from vigil.vision.draw import annotate
+from vigil.vision.image import decode_image, encode_jpeg
+
+
+def _config(params: Mapping[str, Any]) -> DetectorConfig:
+    classes = params.get("classes")
+    ids = None if classes is None else [c if isinstance(c, int) else class_index(str(c)) for c in classes]
+    fields = {k: params[k] for k in ("score_threshold", "nms_iou", "threads", "batch_size") if k in params}
+    return DetectorConfig(classes=ids, **fields)
+
+
+class DetectStage:
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.images = str(params.get("images", "validate"))
+        self.model = str(params.get("model", "model"))
+        self.kind = params.get("kind")
+        self.annotate = bool(params.get("annotate", True))
+        self.config = _config(params)
+        self._detectors: dict[str, tuple[Detector, dict[str, Any]]] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="vigil-models-")
+
+    def setup(self) -> None:
+        pass
+
+    def _detector(self, ctx: DatumContext) -> tuple[Detector, dict[str, Any]]:
+        files = [f for f in ctx.files(self.model) if f.path.endswith(".onnx")]
+        if len(files) != 1:
+            found = ", ".join(f.path for f in ctx.files(self.model)) or "nothing"
+            raise ModelError(f"the model input must hold exactly one .onnx file; found {found}",
+                             "commit one model with `vigil model add NAME|FILE`")
+        model = files[0]
+        if model.oid not in self._detectors:
+            path = ctx.local_path(model)
+            if path is None or not path.exists():
+                path = Path(self._tmp.name) / f"{model.oid}.onnx"
+                path.write_bytes(ctx.read(model))
+            detector = load_detector(path, self.kind, self.config)
+            info = {"file": model.path, "sha256": model.oid, "kind": detector.name,
+                    "score_threshold": self.config.score_threshold, "nms_iou": self.config.nms_iou}
+            self._detectors[model.oid] = (detector, info)
+        return self._detectors[model.oid]
+
+    def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
+        by_model: dict[str, list[int]] = {}
+        detectors: dict[str, tuple[Detector, dict[str, Any]]] = {}
+        for i, ctx in enumerate(datums):
+            det = self._detector(ctx)
+            detectors[det[1]["sha256"]] = det
+            by_model.setdefault(det[1]["sha256"], []).append(i)
+        results: list[Outputs] = [{} for _ in datums]
+        for oid, indexes in by_model.items():
+            detector, info = detectors[oid]
+            frames = [(i, f) for i in indexes for f in datums[i].files(self.images)]
+            images = [decode_image(datums[i].read(f)) for i, f in frames]
+            for (i, f), img, dets in zip(frames, images, detector.detect(images), strict=True):
+                frame = FramePath.parse(f.path)
+                out = results[i]
+                out[frame.path(".json")] = _record(frame, f, img.shape, info, dets.to_records())
+                if self.annotate:
+                    out[frame.path(".jpg")] = encode_jpeg(annotate(img, dets), 85)
+        return results
+
+
+def _record(frame: FramePath, src: Any, shape: tuple[int, ...], model: dict[str, Any],
+            objects: list[dict[str, Any]]) -> bytes:
+    doc = {
+        "camera": frame.camera, "tenant": frame.tenant, "device": frame.device, "ts": frame.ts,
+        "source": {"path": src.path, "sha256": src.oid}, "width": int(shape[1]), "height": int(shape[0]),
+        "model": model, "objects": objects,
+    }
+    return json.dumps(doc, indent=1, sort_keys=True).encode()
+
+
+__all__ = ["DetectStage"]

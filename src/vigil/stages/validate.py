@@ -1,0 +1,44 @@
+"""``validate`` stage: quarantine bad frames with reasons; route good ones to ``/valid/<camera>/<ts>.<ext>``.
+
+Valid frames are the SAME blob under a new path (no byte copy). Invalid files keep their name under
+``/invalid/`` beside ``<name>.reasons.json`` listing every reason. Thresholds: ``params.config`` (see
+:class:`vigil.vision.quality.ValidationConfig`, including per-camera overrides).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vigil.pipeline.transform import Blob, DatumContext, Outputs
+from vigil.stages.frames import FORMAT_EXT, FramePath
+from vigil.vision.quality import ValidationConfig, validate_image
+
+
+class ValidateStage:
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.input = str(params.get("input", "images"))
+        self.config = ValidationConfig.parse(params.get("config", {}), "validate stage params.config")
+
+    def setup(self) -> None:
+        pass
+
+    def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
+        return [self._one(d) for d in datums]
+
+    def _one(self, ctx: DatumContext) -> Outputs:
+        outputs: Outputs = {}
+        for part in ctx.input(self.input) if self.input in {i.name for i in ctx.task.inputs} else ctx.task.inputs:
+            for f in part.files:
+                data = ctx.read(f)
+                result = validate_image(data, f.path.rsplit("/", 1)[-1], self.config)
+                if result.valid and result.identity is not None and result.format in FORMAT_EXT:
+                    frame = FramePath.of(result.identity)
+                    outputs[frame.path(FORMAT_EXT[result.format], "/valid")] = Blob(f.oid, f.size)
+                else:
+                    outputs[f"/invalid{f.path}"] = Blob(f.oid, f.size)
+                    report = {"path": f.path, "oid": f.oid, **result.to_dict()}
+                    outputs[f"/invalid{f.path}.reasons.json"] = json.dumps(report, indent=2, sort_keys=True,
+                                                                           default=str).encode()
+        return outputs
