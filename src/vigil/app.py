@@ -5,6 +5,7 @@ It opens the workspace and turns user-level requests ("put these files and folde
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -235,6 +236,35 @@ class App:
             commit.put_file("/" + path.name, path)
         assert commit.result is not None
         return commit.result
+
+    def rules_test(self, rules_file: Path, *, detections: str = "detect", ref: str | None = None,
+                   since: int | None = None) -> list[dict[str, object]]:
+        """Back-test a rule set over stored detections (``detections@ref``): the events it would have raised,
+        camera by camera in time order with full temporal state. Nothing is sent or committed."""
+        from vigil.domain.rules import parse_ruleset
+        from vigil.domain.threat import ThreatState, evaluate
+        from vigil.stages.frames import FramePath
+        from vigil.stages.threat import frame_facts
+
+        try:
+            text = rules_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NotFoundError(f"cannot read rule file {rules_file}: {exc}", "check the path") from exc
+        rules = parse_ruleset(text, str(rules_file))
+        version = rules.fingerprint()
+        frames = []
+        for f in self.store.list_files(detections, ref):
+            if f.path.endswith(".json"):
+                frame = FramePath.parse(f.path)
+                if since is None or frame.ts >= since:
+                    frames.append((frame.camera, frame.ts, f))
+        events: list[dict[str, object]] = []
+        state = ThreatState()
+        for _camera, _ts, f in sorted(frames, key=lambda x: (x[0], x[1], x[2].path)):
+            doc = json.loads(self.store.objects.open(f.oid).read())
+            new, state = evaluate(rules, frame_facts(doc, f.path), state, rules_version=version)
+            events.extend(e.to_dict() for e in new)
+        return events
 
     def fsck(self, progress: Callable[[int], None] | None = None) -> integrity.FsckReport:
         return integrity.fsck(self.store, progress)

@@ -63,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"\n[dim]hint:[/] {escape(exc.hint)}" if exc.hint else ""
         err.print(f"[red]error:[/] {escape(exc.message)}{hint}")
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except (click.exceptions.Exit, typer.Exit) as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except (click.ClickException, typer.TyperException) as exc:  # recent typer raises its own copy of click's
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+        return int(getattr(exc, "exit_code", 2))
     except (click.exceptions.Abort, KeyboardInterrupt):
         err.print("aborted")
         return 130

@@ -91,10 +91,11 @@ def delete(name: str, keep_repo: Annotated[bool, typer.Option(help="Keep the out
 
 
 @pipeline_app.command("draw")
-def draw(file: Annotated[Path | None, typer.Argument(help="A spec file; default: the workspace's.")] = None
+def draw(files: Annotated[list[Path] | None, typer.Argument(help="Spec files; default: the workspace's.")] = None
          ) -> None:
     """Draw the DAG of repos and pipelines as text."""
-    specs = load_specs(file) if file else [p.spec for p in registry.list_pipelines(state.app().store)]
+    specs = ([s for f in files for s in load_specs(f)] if files
+             else [p.spec for p in registry.list_pipelines(state.app().store)])
     out.print(draw_dag(specs) or "(no pipelines)")
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -86,12 +87,28 @@ class CommandTransform:
                 argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT_SCRIPT, "sh", *argv]
             else:
                 argv, stdin, env = _substitute(argv, stdin, env, str(root))
-            done = subprocess.run(argv, input=stdin.encode(), env=env, capture_output=True, timeout=self.timeout,
-                                  check=False)
-            if done.returncode != 0:
-                tail = done.stderr.decode(errors="replace")[-2000:]
-                raise RuntimeError(f"command {shlex.join(self.spec.cmd or [])} exited {done.returncode}: {tail}")
+            returncode, stderr = _run(argv, stdin.encode(), env, self.timeout)
+            if returncode != 0:
+                tail = stderr.decode(errors="replace")[-2000:]
+                raise RuntimeError(f"command {shlex.join(self.spec.cmd or [])} exited {returncode}: {tail}")
             return _collect(root / "out")
+
+
+def _run(argv: list[str], stdin: bytes, env: Mapping[str, str], timeout: float | None) -> tuple[int, bytes]:
+    """Run in a new process group, so that a timeout kills the command's children too (``sh`` forks them;
+    killing only ``sh`` would leave them running, holding the datum's folder)."""
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                          start_new_session=True) as proc:
+        try:
+            _out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    return proc.returncode, err
 
 
 def _substitute(argv: list[str], stdin: str, env: Mapping[str, str], root: str

@@ -33,7 +33,8 @@ from vigil.store.store import Store, chunks
 log = logging.getLogger(__name__)
 
 CREATED, RUNNING, SUCCESS, FAILURE, KILLED, EMPTY = "CREATED", "RUNNING", "SUCCESS", "FAILURE", "KILLED", "EMPTY"
-STAGE_EVERY = 64  # staged results are flushed to the database every this many datums
+STAGE_EVERY = 64  # staged results are flushed to the database every this many datums ...
+STAGE_SECONDS = 0.5  # ... or this often, so that a crash loses at most this much work of slow datums
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
     if plan.empty_reason:
         return _finish(store, job_id, EMPTY, plan.empty_reason, start, n_total=0)
     recovered = _staged_results(store, spec.name, [d.id for d in plan.todo])
+    _mark_recovered(store, spec.name, job_id, sorted(recovered))
     todo = [d for d in plan.todo if d.id not in recovered]
     by_id = {d.id: d for d in plan.todo}
     results: dict[str, DatumResult] = dict(recovered)
@@ -118,15 +120,16 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
     tasks = [DatumTask(job_id, d.id, d.inputs) for d in todo]
     buffer: list[DatumResult] = []
     done = len(recovered)
+    flushed = time.monotonic()
     for result in executor.run(f"{spec.name}:{spec.fingerprint()}", factory, tasks, store.objects, options):
         results[result.datum_id] = result
         buffer.append(result)
         done += 1
         if progress:
             progress(spec.name, done, len(plan.todo))
-        if len(buffer) >= STAGE_EVERY:
+        if len(buffer) >= STAGE_EVERY or time.monotonic() - flushed >= STAGE_SECONDS:
             _stage(store, spec.name, job_id, buffer, by_id)
-            buffer = []
+            buffer, flushed = [], time.monotonic()
     _stage(store, spec.name, job_id, buffer, by_id)
     failed = [r for r in results.values() if r.state == "FAILED"]
     counts = {"n_total": plan.n_total, "n_processed": len(tasks), "n_skipped": plan.n_skipped,
@@ -163,11 +166,23 @@ def _staged_results(store: Store, pipeline: str, ids: list[str]) -> dict[str, Da
     with transaction(store.engine) as conn:
         for part in chunks(ids):
             for row in conn.execute(select(d.datum_id, d.outputs, d.attempts, d.seconds).where(
-                    d.pipeline == pipeline, d.committed.is_(False), d.state == "SUCCESS", d.datum_id.in_(part))):
+                    d.pipeline == pipeline, d.committed.is_(False), d.state.in_(["SUCCESS", "RECOVERED"]),
+                    d.datum_id.in_(part))):
                 outputs = {p: (o, n) for p, (o, n) in json.loads(row[1]).items()}
                 if all(store.objects.exists(o) for o, _ in outputs.values()):
                     found[row[0]] = DatumResult(row[0], "SUCCESS", outputs, row[2], row[3], log="recovered")
     return found
+
+
+def _mark_recovered(store: Store, pipeline: str, job_id: str, ids: list[str]) -> None:
+    """Reused results now belong to this job, in state RECOVERED (so `vigil datum list JOB` shows them)."""
+    if not ids:
+        return
+    d = t.datums.c
+    with transaction(store.engine, write=True) as conn:
+        for part in chunks(ids):
+            conn.execute(update(t.datums).where(d.pipeline == pipeline, d.committed.is_(False),
+                                                d.datum_id.in_(part)).values(job_id=job_id, state="RECOVERED"))
 
 
 def _commit(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, results: dict[str, DatumResult],

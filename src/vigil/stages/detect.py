@@ -38,7 +38,6 @@ class DetectStage:
         self.annotate = bool(params.get("annotate", True))
         self.config = _config(params)
         self._detectors: dict[str, tuple[Detector, dict[str, Any]]] = {}
-        self._tmp = tempfile.TemporaryDirectory(prefix="vigil-models-")
 
     def setup(self) -> None:
         pass
@@ -52,10 +51,13 @@ class DetectStage:
         model = files[0]
         if model.oid not in self._detectors:
             path = ctx.local_path(model)
-            if path is None or not path.exists():
-                path = Path(self._tmp.name) / f"{model.oid}.onnx"
-                path.write_bytes(ctx.read(model))
-            detector = load_detector(path, self.kind, self.config)
+            if path is not None and path.exists():
+                detector = load_detector(path, self.kind, self.config)
+            else:  # a remote object store: onnxruntime reads the file once, at load, so a scoped copy will do
+                with tempfile.TemporaryDirectory(prefix="vigil-models-") as tmp:
+                    path = Path(tmp) / f"{model.oid}.onnx"
+                    path.write_bytes(ctx.read(model))
+                    detector = load_detector(path, self.kind, self.config)
             info = {"file": model.path, "sha256": model.oid, "kind": detector.name,
                     "score_threshold": self.config.score_threshold, "nms_iou": self.config.nms_iou}
             self._detectors[model.oid] = (detector, info)

@@ -1,0 +1,322 @@
+"""``vigil bench``: end-to-end camera-pipeline throughput and latency against a bare decode + inference loop.
+
+Both sides run in the same process, alternately (bare, pipeline, bare, pipeline, ...), over the same files
+with the same model and detector settings; medians are reported, so machine noise hits both alike and the
+ratio pipeline/bare is meaningful on a noisy shared machine.
+
+* bare: read bytes, ``decode_image``, ``detector.detect`` in chunks of the detect stage's batch size.
+* pipeline: a fresh temporary workspace per round with the camera pipelines (validate, detect, threat, and
+  report when that stage is installed); all frames committed at once under identity names
+  ``<camera>_<ts>.jpg``; throughput = frames / wall time of ``App.run()``. Workers are warm (a warm-up run
+  loads the model first; the executor is shared between rounds, as in a long-running worker).
+* latency: after that, ONE frame at a time: put + run validate, detect, threat; time to the threat commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import yaml
+
+from vigil.app import App
+from vigil.assess import resolve_model, sample_step, video_fps, video_frames
+from vigil.demo import camera_specs_path
+from vigil.errors import NotFoundError, UsageError
+from vigil.executors.local import LocalExecutor
+from vigil.pipeline.jobs import JobInfo
+from vigil.vision.detector import DetectorConfig, load_detector
+from vigil.vision.image import decode_image
+
+log = logging.getLogger(__name__)
+
+CAMERA = "bench1"
+TS0 = 1_700_000_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+LEGACY_RULES = b'{"threat_classes": [1, 3, 4, 8]}\n'  # the 2017 rule.json: person, car, motorcycle, truck
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class WorkerResult:
+    workers: int
+    threads: int
+    pipeline_ips: float
+    ratio: float
+    runs_ips: list[float]
+    stage_ms: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workers": self.workers, "threads_per_worker": self.threads,
+                "pipeline_images_per_s": round(self.pipeline_ips, 2), "ratio": round(self.ratio, 3),
+                "runs_images_per_s": [round(v, 2) for v in self.runs_ips],
+                "stage_ms_per_image": {k: round(v, 3) for k, v in self.stage_ms.items()}}
+
+
+@dataclass
+class BenchReport:
+    n_images: int
+    model: str
+    annotate: bool
+    rounds: int
+    bare_ips: float
+    bare_runs_ips: list[float]
+    pipeline_ips: float
+    ratio: float
+    latency_ms: list[float]
+    stage_ms: dict[str, float]
+    workers: list[WorkerResult]
+    peak_rss_mib: float
+    stages: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def p50_ms(self) -> float:
+        return _percentile(self.latency_ms, 50)
+
+    @property
+    def p95_ms(self) -> float:
+        return _percentile(self.latency_ms, 95)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_images": self.n_images, "model": self.model, "annotate": self.annotate, "rounds": self.rounds,
+            "stages": self.stages,
+            "bare_images_per_s": round(self.bare_ips, 2),
+            "bare_runs_images_per_s": [round(v, 2) for v in self.bare_runs_ips],
+            "pipeline_images_per_s": round(self.pipeline_ips, 2), "ratio": round(self.ratio, 3),
+            "latency_ms": {"p50": round(self.p50_ms, 2), "p95": round(self.p95_ms, 2), "n": len(self.latency_ms),
+                           "samples": [round(v, 2) for v in self.latency_ms]},
+            "stage_ms_per_image": {k: round(v, 3) for k, v in self.stage_ms.items()},
+            "workers": [w.to_dict() for w in self.workers],
+            "peak_rss_mib": round(self.peak_rss_mib, 1), "notes": self.notes,
+        }
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), NaN for no values."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# --------------------------------------------------------------------------------------------------- inputs
+def image_files(folder: Path, limit: int | None = None) -> list[Path]:
+    """The JPEG/PNG files below ``folder``, sorted (``limit`` first ones)."""
+    if not folder.is_dir():
+        raise NotFoundError(f"no image folder {folder}", "give --images a folder of JPEG/PNG files")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise UsageError(f"no .jpg/.png images under {folder}")
+    return files[:limit] if limit else files
+
+
+def frames_from_video(video: Path, dest: Path, fps: float | None, limit: int | None = None) -> list[Path]:
+    """Sample ``video`` at ``fps`` (None: every frame) into JPEGs (quality 95) in ``dest``; returns them."""
+    dest.mkdir(parents=True, exist_ok=True)
+    step = sample_step(video_fps(video), fps)
+    out = []
+    for index, img in video_frames(video, step):
+        path = dest / f"frame_{index:06d}.jpg"
+        cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        out.append(path)
+        if limit and len(out) >= limit:
+            break
+    if not out:
+        raise UsageError(f"no frames decoded from {video}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- specs
+def _stage_available(name: str) -> bool:
+    from vigil.stages.registry import stage_factory
+
+    try:
+        stage_factory(name)
+    except Exception:  # a stage module still missing from this build
+        return False
+    return True
+
+
+def write_specs(dest: Path, *, workers: int, threads: int, annotate: bool, batch_size: int) -> list[str]:
+    """The bundled camera specs with bench settings (parallelism, detector threads, annotate); returns the
+    pipeline names kept. A stage this build lacks (``report`` while it is being written) is left out."""
+    docs = [d for d in yaml.safe_load_all(camera_specs_path().read_text(encoding="utf-8")) if d]
+    kept = []
+    for doc in docs:
+        stage = doc.get("transform", {}).get("stage")
+        if stage and not _stage_available(stage):
+            log.warning("bench: stage %s is not available; pipeline %s left out", stage, doc["pipeline"]["name"])
+            continue
+        doc["parallelism_spec"] = {"constant": workers}
+        if stage == "detect":
+            doc["transform"]["params"].update(threads=threads, annotate=annotate, batch_size=batch_size)
+        kept.append(doc)
+    dest.write_text(yaml.safe_dump_all(kept, sort_keys=False), encoding="utf-8")
+    return [d["pipeline"]["name"] for d in kept]
+
+
+# ------------------------------------------------------------------------------------------------- runners
+def bare_loop(detector: Any, files: Sequence[Path], batch_size: int) -> float:
+    """Seconds to read, decode and detect every file, in chunks of ``batch_size``."""
+    start = time.perf_counter()
+    for i in range(0, len(files), batch_size):
+        detector.detect([decode_image(f.read_bytes()) for f in files[i:i + batch_size]])
+    return time.perf_counter() - start
+
+
+class PipelineBench:
+    """Fresh workspaces on one warm executor: one per throughput round, then single-frame latency."""
+
+    def __init__(self, root: Path, model: Path, specs: Path, executor: LocalExecutor) -> None:
+        self.root, self.model, self.specs, self.executor = root, model, specs, executor
+        self.count = 0
+        self.next_ts = TS0
+
+    def workspace(self) -> App:
+        self.count += 1
+        app = App.init(self.root / f"ws{self.count}")
+        app.__dict__["executor"] = self.executor  # share warm workers across workspaces (cached_property)
+        app.model_add(str(self.model))
+        for repo in ("images", "rules"):
+            app.store.create_repo(repo, exist_ok=True)
+        with app.store.begin_commit("rules", description="2017 rule.json") as c:
+            c.put_bytes("/rule.json", LEGACY_RULES)
+        app.create_pipelines(self.specs)
+        return app
+
+    def commit(self, app: App, files: Sequence[Path]) -> None:
+        with app.store.begin_commit("images", description=f"{len(files)} bench frames") as c:
+            for f in files:
+                c.put_file(f"/{CAMERA}_{self.next_ts}.jpg", f)
+                self.next_ts += 1
+
+    def throughput(self, files: Sequence[Path]) -> tuple[float, list[JobInfo]]:
+        """(wall seconds of App.run() for one commit of ``files`` in a fresh workspace, its jobs)."""
+        app = self.workspace()
+        self.commit(app, files)
+        start = time.perf_counter()
+        jobs = app.run()
+        seconds = time.perf_counter() - start
+        _check_jobs(jobs)
+        self._last = app
+        return seconds, jobs
+
+    def latency(self, files: Sequence[Path], n: int, chain: Sequence[str]) -> list[float]:
+        """ms from put of one frame to its threat commit, for ``n`` frames (reusing ``files`` round-robin)."""
+        app = self._last
+        samples = []
+        for i in range(n):
+            f = files[i % len(files)]
+            name = f"/{CAMERA}_{self.next_ts}.jpg"
+            self.next_ts += 1
+            start = time.perf_counter()
+            with app.store.begin_commit("images", description="one frame") as c:
+                c.put_file(name, f)
+            jobs = [j for p in chain for j in app.run(p)]
+            samples.append((time.perf_counter() - start) * 1000)
+            _check_jobs(jobs)
+            app.run()  # anything downstream of threat (report), outside the timing
+        return samples
+
+
+def _check_jobs(jobs: Sequence[JobInfo]) -> None:
+    bad = [j for j in jobs if j.state not in ("SUCCESS",)]
+    if bad:
+        raise UsageError(f"bench pipeline {bad[0].pipeline} ended {bad[0].state}: {bad[0].reason}")
+
+
+def run_bench(
+    files: Sequence[Path],
+    *,
+    model: str | Path = "yolox-nano",
+    rounds: int = 2,
+    workers: Sequence[int] | None = None,
+    latency_samples: int = 20,
+    annotate: bool = True,
+    batch_size: int = 8,
+    threads: int = 2,
+    progress: Progress | None = None,
+    tmp: Path | None = None,
+) -> BenchReport:
+    """Measure bare vs pipeline throughput (alternating, ``rounds`` each, medians), latency and stage times.
+
+    ``workers``: worker counts to compare (default ``[1, cpu_count]``); the first is the headline. With N
+    workers each detector gets ``max(1, threads // N)`` onnxruntime threads so the cores are not oversubscribed.
+    """
+    if not files:
+        raise UsageError("bench needs at least one image")
+    if rounds < 1:
+        raise UsageError(f"--rounds must be >= 1, got {rounds}")
+    model_path = resolve_model(model)
+    cpus = os.cpu_count() or 1
+    counts = list(dict.fromkeys(workers or [1, cpus]))
+    notes: list[str] = []
+    tick = progress or (lambda phase, done, total: None)
+    total_steps = len(counts) * rounds * 2 + 1
+    step = 0
+    root = Path(tempfile.mkdtemp(prefix="vigil-bench-", dir=tmp))
+    try:
+        bare_detector = load_detector(model_path, config=DetectorConfig(score_threshold=0.3, batch_size=batch_size,
+                                                                        threads=threads))
+        bare_loop(bare_detector, files[:batch_size], batch_size)  # warm onnxruntime
+        results: list[WorkerResult] = []
+        bare_all: list[float] = []
+        latency: list[float] = []
+        stages: list[str] = []
+        for wi, n in enumerate(counts):
+            per_thread = max(1, threads // n)
+            specs = root / f"specs-{n}.yaml"
+            stages = write_specs(specs, workers=n, threads=per_thread, annotate=annotate, batch_size=batch_size)
+            bench = PipelineBench(root / f"w{n}", model_path, specs, LocalExecutor(max_workers=n))
+            bench.throughput(files[: max(batch_size * n, 2)])  # warm-up: loads models into the workers
+            pipe_runs: list[float] = []
+            bare_runs: list[float] = []
+            stage_runs: dict[str, list[float]] = {}
+            for _ in range(rounds):
+                bare_runs.append(len(files) / bare_loop(bare_detector, files, batch_size))
+                step += 1
+                tick(f"bare loop ({n} worker run)", step, total_steps)
+                seconds, jobs = bench.throughput(files)
+                pipe_runs.append(len(files) / seconds)
+                for j in jobs:
+                    stage_runs.setdefault(j.pipeline, []).append(j.seconds * 1000 / len(files))
+                step += 1
+                tick(f"pipeline, {n} worker(s)", step, total_steps)
+            bare_all.extend(bare_runs)
+            bare_med, pipe_med = statistics.median(bare_runs), statistics.median(pipe_runs)
+            stage_ms = {k: statistics.median(v) for k, v in stage_runs.items()}
+            results.append(WorkerResult(n, per_thread, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms))
+            if wi == 0 and latency_samples > 0:
+                chain = [s for s in ("validate", "detect", "threat") if s in stages]
+                latency = bench.latency(files, latency_samples, chain)
+            shutil.rmtree(root / f"w{n}", ignore_errors=True)
+        step += 1
+        tick("done", step, total_steps)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if "report" not in stages:
+        notes.append("the report stage is not installed in this build: pipelines validate, detect, threat only")
+    if not annotate:
+        notes.append("detect stage run with annotate=false (no annotated JPEG per frame)")
+    head = results[0]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return BenchReport(len(files), str(model_path.name), annotate, rounds, statistics.median(bare_all), bare_all,
+                       head.pipeline_ips, head.ratio, latency, head.stage_ms, results, rss, stages, notes)
+
+
+__all__ = ["BenchReport", "WorkerResult", "frames_from_video", "image_files", "run_bench", "write_specs"]
