@@ -23,18 +23,18 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import cv2
 import yaml
 
-from vigil.app import App
-from vigil.assess import resolve_model, sample_step, video_fps, video_frames
-from vigil.demo import camera_specs_path
+from vigil.app import App, cache_dir
 from vigil.errors import NotFoundError, UsageError
 from vigil.executors.local import LocalExecutor
 from vigil.pipeline.jobs import JobInfo
+from vigil.vision import catalog
 from vigil.vision.detector import DetectorConfig, load_detector
 from vigil.vision.image import decode_image
 
@@ -51,6 +51,7 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 class WorkerResult:
     workers: int
     threads: int
+    bare_ips: float
     pipeline_ips: float
     ratio: float
     runs_ips: list[float]
@@ -58,6 +59,7 @@ class WorkerResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"workers": self.workers, "threads_per_worker": self.threads,
+                "bare_images_per_s": round(self.bare_ips, 2),
                 "pipeline_images_per_s": round(self.pipeline_ips, 2), "ratio": round(self.ratio, 3),
                 "runs_images_per_s": [round(v, 2) for v in self.runs_ips],
                 "stage_ms_per_image": {k: round(v, 3) for k, v in self.stage_ms.items()}}
@@ -125,23 +127,53 @@ def image_files(folder: Path, limit: int | None = None) -> list[Path]:
     return files[:limit] if limit else files
 
 
+def resolve_model(model: str | Path) -> Path:
+    """An ``.onnx`` file as given, or a catalogue name pulled into the cache (``VIGIL_MIRROR`` first)."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    if str(model).endswith(".onnx") or "/" in str(model):
+        raise NotFoundError(f"no model file {model}", "give an .onnx file or a catalogue name")
+    return catalog.pull(str(model), cache_dir())
+
+
 def frames_from_video(video: Path, dest: Path, fps: float | None, limit: int | None = None) -> list[Path]:
     """Sample ``video`` at ``fps`` (None: every frame) into JPEGs (quality 95) in ``dest``; returns them."""
+    if not Path(video).is_file():
+        raise NotFoundError(f"no video file {video}", "check the --video path")
+    if fps is not None and fps <= 0:
+        raise UsageError(f"--fps must be positive, got {fps}")
     dest.mkdir(parents=True, exist_ok=True)
-    step = sample_step(video_fps(video), fps)
-    out = []
-    for index, img in video_frames(video, step):
-        path = dest / f"frame_{index:06d}.jpg"
-        cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        out.append(path)
-        if limit and len(out) >= limit:
-            break
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise UsageError(f"OpenCV cannot open {video} as a video", "give an MP4/AVI file OpenCV can decode")
+    native = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    step = 1 if fps is None or native <= 0 or fps >= native else max(1, round(native / fps))
+    out: list[Path] = []
+    index = 0
+    try:
+        while not (limit and len(out) >= limit):
+            ok, img = cap.read()
+            if not ok:
+                break
+            if index % step == 0:
+                path = dest / f"frame_{index:06d}.jpg"
+                cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+                out.append(path)
+            index += 1
+    finally:
+        cap.release()
     if not out:
         raise UsageError(f"no frames decoded from {video}")
     return out
 
 
 # ---------------------------------------------------------------------------------------------------- specs
+def camera_specs_path() -> Path:
+    """The bundled camera pipeline specs (as :func:`vigil.demo.camera_specs_path`; demo is a sibling layer)."""
+    return Path(str(resources.files("vigil") / "data" / "camera-pipelines.yaml"))
+
+
 def _stage_available(name: str) -> bool:
     from vigil.stages.registry import stage_factory
 
@@ -300,7 +332,7 @@ def run_bench(
             bare_all.extend(bare_runs)
             bare_med, pipe_med = statistics.median(bare_runs), statistics.median(pipe_runs)
             stage_ms = {k: statistics.median(v) for k, v in stage_runs.items()}
-            results.append(WorkerResult(n, per_thread, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms))
+            results.append(WorkerResult(n, per_thread, bare_med, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms))
             if wi == 0 and latency_samples > 0:
                 chain = [s for s in ("validate", "detect", "threat") if s in stages]
                 latency = bench.latency(files, latency_samples, chain)
@@ -315,7 +347,7 @@ def run_bench(
         notes.append("detect stage run with annotate=false (no annotated JPEG per frame)")
     head = results[0]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return BenchReport(len(files), str(model_path.name), annotate, rounds, statistics.median(bare_all), bare_all,
+    return BenchReport(len(files), str(model_path.name), annotate, rounds, head.bare_ips, bare_all,
                        head.pipeline_ips, head.ratio, latency, head.stage_ms, results, rss, stages, notes)
 
 

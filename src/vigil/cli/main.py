@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from vigil import __version__
-from vigil.cli import camera, data, pipelines
+from vigil.cli import camera, data, measure, pipelines
 from vigil.cli.console import err
 from vigil.cli.state import state
 from vigil.errors import VigilError
@@ -49,6 +49,7 @@ def root(
 data.register(app)
 pipelines.register(app)
 camera.register(app)
+measure.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,10 @@ class Store:
         self.engine = engine
         self.objects = objects
 
+    def close(self) -> None:
+        """Release database connections (the store is unusable afterwards)."""
+        self.engine.dispose()
+
     # ---------------------------------------------------------------- repos
     def create_repo(self, name: str, description: str = "", *, exist_ok: bool = False) -> RepoInfo:
         """Create a repo with an empty ``master`` branch; ``AlreadyExistsError`` unless ``exist_ok``."""

@@ -1,0 +1,59 @@
+"""``vigil.throughput``: the bench runs on a handful of frames and yields a well-formed report (no timing
+thresholds: the machine is shared and noisy)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vigil.throughput import frames_from_video, image_files, run_bench, write_specs
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if (p / "data").is_dir()), REPO / "shared")
+PETS = SHARED / "data" / "eval" / "pets2009_s2l1" / "images"
+VIDEO = SHARED / "data" / "video" / "pets2009_s2l1_dev_7fps.mp4"
+MODEL = SHARED / "models" / "yolox_nano_416.onnx"
+
+
+def _need(path: Path) -> None:
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing")
+        pytest.skip(f"{path} is missing (shared data/models not present)")
+
+
+def test_bench_report_is_well_formed(tmp_path: Path) -> None:
+    _need(PETS)
+    _need(MODEL)
+    files = image_files(PETS, limit=6)
+    report = run_bench(files, model=MODEL, rounds=1, workers=[1, 2], latency_samples=3, batch_size=4,
+                       tmp=tmp_path)
+    d = report.to_dict()
+    assert d["n_images"] == 6
+    assert d["bare_images_per_s"] > 0 and d["pipeline_images_per_s"] > 0
+    assert d["ratio"] == pytest.approx(d["pipeline_images_per_s"] / d["bare_images_per_s"], rel=0.01)
+    assert d["latency_ms"]["n"] == 3
+    assert 0 < d["latency_ms"]["p50"] <= d["latency_ms"]["p95"]
+    assert {"validate", "detect", "threat"} <= set(d["stage_ms_per_image"])
+    assert [w["workers"] for w in d["workers"]] == [1, 2]
+    assert d["peak_rss_mib"] > 0
+    assert not list(tmp_path.iterdir())  # temporary workspaces are removed
+
+
+def test_specs_carry_bench_settings(tmp_path: Path) -> None:
+    names = write_specs(tmp_path / "s.yaml", workers=3, threads=1, annotate=False, batch_size=4)
+    docs = list(yaml.safe_load_all((tmp_path / "s.yaml").read_text()))
+    assert names[:3] == ["validate", "detect", "threat"]
+    detect = next(d for d in docs if d["pipeline"]["name"] == "detect")
+    assert detect["transform"]["params"]["annotate"] is False
+    assert detect["transform"]["params"]["threads"] == 1
+    assert all(d["parallelism_spec"] == {"constant": 3} for d in docs)
+
+
+def test_video_frames_sampled_to_jpegs(tmp_path: Path) -> None:
+    _need(VIDEO)
+    files = frames_from_video(VIDEO, tmp_path, fps=1.0, limit=3)  # 7 fps video: every 7th frame
+    assert [f.name for f in files] == ["frame_000000.jpg", "frame_000007.jpg", "frame_000014.jpg"]
