@@ -88,5 +88,6 @@ def collect(app: App, summary: DemoSummary) -> None:
     out.mkdir(exist_ok=True)
     for f in store.list_files("report"):
         dest = out / f.path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)  # the report may lay its files out in folders
         dest.write_bytes(store.read_bytes("report", None, f.path))
         summary.report_files.append(dest)

@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -203,11 +204,21 @@ def write_specs(dest: Path, *, workers: int, threads: int, annotate: bool, batch
 
 
 # ------------------------------------------------------------------------------------------------- runners
-def bare_loop(detector: Any, files: Sequence[Path], batch_size: int) -> float:
-    """Seconds to read, decode and detect every file, in chunks of ``batch_size``."""
+def bare_loop(detectors: Sequence[Any], files: Sequence[Path], batch_size: int) -> float:
+    """Seconds to read, decode and detect every file in chunks of ``batch_size``, the chunks shared out over
+    one thread per detector (the bare model's own best use of N workers: same layout as the pipeline's)."""
+    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     start = time.perf_counter()
-    for i in range(0, len(files), batch_size):
-        detector.detect([decode_image(f.read_bytes()) for f in files[i:i + batch_size]])
+    if len(detectors) == 1:
+        for chunk in chunks:
+            detectors[0].detect([decode_image(f.read_bytes()) for f in chunk])
+    else:
+        def work(k: int) -> None:
+            for chunk in chunks[k::len(detectors)]:
+                detectors[k].detect([decode_image(f.read_bytes()) for f in chunk])
+
+        with ThreadPoolExecutor(len(detectors)) as pool:
+            list(pool.map(work, range(len(detectors))))
     return time.perf_counter() - start
 
 
@@ -287,7 +298,7 @@ def run_bench(
 ) -> BenchReport:
     """Measure bare vs pipeline throughput (alternating, ``rounds`` each, medians), latency and stage times.
 
-    ``workers``: worker counts to compare (default ``[1, cpu_count]``); the first is the headline. With N
+    ``workers``: worker counts to compare (default ``[cpu_count, 1]``); the first is the headline. With N
     workers each detector gets ``max(1, threads // N)`` onnxruntime threads so the cores are not oversubscribed.
     """
     if not files:
@@ -296,22 +307,22 @@ def run_bench(
         raise UsageError(f"--rounds must be >= 1, got {rounds}")
     model_path = resolve_model(model)
     cpus = os.cpu_count() or 1
-    counts = list(dict.fromkeys(workers or [1, cpus]))
+    counts = list(dict.fromkeys(workers or [cpus, 1]))  # headline first: the default layout (all cores)
     notes: list[str] = []
     tick = progress or (lambda phase, done, total: None)
     total_steps = len(counts) * rounds * 2 + 1
     step = 0
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-", dir=tmp))
     try:
-        bare_detector = load_detector(model_path, config=DetectorConfig(score_threshold=0.3, batch_size=batch_size,
-                                                                        threads=threads))
-        bare_loop(bare_detector, files[:batch_size], batch_size)  # warm onnxruntime
         results: list[WorkerResult] = []
         bare_all: list[float] = []
         latency: list[float] = []
         stages: list[str] = []
         for wi, n in enumerate(counts):
             per_thread = max(1, threads // n)
+            bare_detectors = [load_detector(model_path, config=DetectorConfig(
+                score_threshold=0.3, batch_size=batch_size, threads=per_thread)) for _ in range(n)]
+            bare_loop(bare_detectors, files[:batch_size * n], batch_size)  # warm onnxruntime
             specs = root / f"specs-{n}.yaml"
             stages = write_specs(specs, workers=n, threads=per_thread, annotate=annotate, batch_size=batch_size)
             bench = PipelineBench(root / f"w{n}", model_path, specs, LocalExecutor(max_workers=n))
@@ -320,7 +331,7 @@ def run_bench(
             bare_runs: list[float] = []
             stage_runs: dict[str, list[float]] = {}
             for _ in range(rounds):
-                bare_runs.append(len(files) / bare_loop(bare_detector, files, batch_size))
+                bare_runs.append(len(files) / bare_loop(bare_detectors, files, batch_size))
                 step += 1
                 tick(f"bare loop ({n} worker run)", step, total_steps)
                 seconds, jobs = bench.throughput(files)

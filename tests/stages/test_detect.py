@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 from tests.stages.conftest import Camera, new_camera
 
@@ -93,6 +94,7 @@ def _straight_yolox(session: ort.InferenceSession, img: np.ndarray, thr: float, 
     return res[np.lexsort((res[:, 0], -res[:, 4]))]
 
 
+@pytest.mark.slow  # about 12 s on 2 cores: 106 frames through the stage and the loop
 def test_stage_equals_straight_onnxruntime_loop_on_pets(tmp_path: Path, vigil_env: dict[str, str],
                                                         pets_dir: Path, models_dir: Path) -> None:
     frames = sorted(pets_dir.glob("frame_*.jpg"))

@@ -127,10 +127,13 @@ def print_bench(report: BenchReport, source: str) -> None:
     table.add_row("latency commit -> event p95 (ms)", _num(report.p95_ms, 1))
     table.add_row("peak RSS (MiB)", f"{report.peak_rss_mib:.0f}")
     out.print(table)
-    stages = Table("workers", "threads/worker", "bare images/s", "pipeline images/s", "ratio", *(f"{s} ms/img" for s in report.stages),
-                   title=f"by worker count (bare and pipeline alternate; medians of {report.rounds} rounds; stage ms = job seconds / images)")
+    stages = Table("workers", "threads/worker", "bare images/s", "pipeline images/s", "ratio",
+                   *(f"{s} ms/img" for s in report.stages),
+                   title=f"by worker count (bare and pipeline alternate; medians of {report.rounds} rounds; "
+                         "stage ms = job seconds / images)")
     for w in report.workers:
-        stages.add_row(str(w.workers), str(w.threads), f"{w.bare_ips:.1f}", f"{w.pipeline_ips:.1f}", f"{w.ratio:.3f}",
+        stages.add_row(str(w.workers), str(w.threads), f"{w.bare_ips:.1f}", f"{w.pipeline_ips:.1f}",
+                       f"{w.ratio:.3f}",
                        *(_num(w.stage_ms.get(s, math.nan), 1) for s in report.stages))
     out.print(stages)
     for note in report.notes:

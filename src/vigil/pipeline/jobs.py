@@ -96,7 +96,7 @@ def run_job(store: Store, spec: PipelineSpec, salt: str, executor: Executor, fac
     try:
         with transaction(store.engine) as conn:
             plan = plan_job(store, conn, spec, salt, heads, last.inputs if last and not updated else None,
-                            spec.reprocess_spec == "every_job")
+                            spec.reprocess_spec == "every_job", last.n_total if last else None)
         return _execute(store, spec, job_id, plan, executor, factory, start, progress)
     except BaseException as exc:
         reason = f"{exc.__class__.__name__}: {exc}"
@@ -113,7 +113,7 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
     todo = [d for d in plan.todo if d.id not in recovered]
     by_id = {d.id: d for d in plan.todo}
     results: dict[str, DatumResult] = dict(recovered)
-    options = RunOptions(parallelism=spec.parallelism_spec.constant,
+    options = RunOptions(parallelism=_workers(spec),
                          batch_size=int(spec.transform.params.get("batch_size", 8)),
                          tries=spec.datum_tries, timeout=spec.datum_timeout, params=spec.transform.params,
                          lister=store.list_range)
@@ -139,6 +139,14 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
         reason = f"{len(failed)} datum(s) failed; first {first.datum_id[:12]}: {first.error}"
         return _finish(store, job_id, FAILURE, reason, start, **counts)
     return _commit(store, spec, job_id, plan, results, start, counts)
+
+
+def _workers(spec: PipelineSpec) -> int:
+    """Workers for a job: ``parallelism_spec.coefficient`` x this machine's cores when set, else ``constant``."""
+    coefficient = spec.parallelism_spec.coefficient
+    if coefficient is not None:
+        return max(1, round(coefficient * (os.cpu_count() or 1)))
+    return spec.parallelism_spec.constant
 
 
 def _stage(store: Store, pipeline: str, job_id: str, results: Iterable[DatumResult],

@@ -62,10 +62,11 @@ def input_heads(store: Store, conn: Connection, spec: PipelineSpec) -> dict[str,
 
 
 def plan_job(store: Store, conn: Connection, spec: PipelineSpec, salt: str, heads: dict[str, InputHead],
-             last_inputs: dict[str, list[str]] | None, every_job: bool) -> Plan:
-    """Plan a job over ``heads``; ``last_inputs`` are the input commits of the last successful job."""
+             last_inputs: dict[str, list[str]] | None, every_job: bool, last_total: int | None = None) -> Plan:
+    """Plan a job over ``heads``; ``last_inputs`` are the input commits of the last successful job and
+    ``last_total`` its datum count (saves counting the committed datums, which grows with history)."""
     if last_inputs is not None and not every_job and _incremental_shape(spec.input):
-        plan = _plan_incremental(store, conn, spec, salt, heads, last_inputs)
+        plan = _plan_incremental(store, conn, spec, salt, heads, last_inputs, last_total)
         if plan is not None:
             return plan
     return _plan_full(store, conn, spec, salt, heads, every_job)
@@ -107,7 +108,8 @@ def _pfs_nodes(node: InputSpec) -> list[PfsInput]:
 
 
 def _plan_incremental(store: Store, conn: Connection, spec: PipelineSpec, salt: str,
-                      heads: dict[str, InputHead], last: dict[str, list[str]]) -> Plan | None:
+                      heads: dict[str, InputHead], last: dict[str, list[str]], last_total: int | None
+                      ) -> Plan | None:
     nodes = _pfs_nodes(spec.input)
     changed: dict[str, set[str]] = {}
     for pfs in nodes:
@@ -119,7 +121,7 @@ def _plan_incremental(store: Store, conn: Connection, spec: PipelineSpec, salt: 
         if roots:
             changed[pfs.name] = roots
     plan = Plan(heads, incremental=True)
-    committed_count = _count_committed(conn, spec.name)
+    committed_count = last_total if last_total is not None else _count_committed(conn, spec.name)
     if not changed:
         plan.n_total = committed_count
         return plan
