@@ -8,7 +8,6 @@ in memory and PUT directly at their address.
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 import time
 import uuid
