@@ -1,9 +1,10 @@
-"""``report`` stage: threats per camera (the 2017 bar chart) and the daily threat report (JSON, CSV, PNG).
+"""``report`` stage: the 2017 ``plot`` step (threats per device, a bar chart) and the daily threat report.
 
-Input: the whole threat repo (glob ``/``). Outputs ``/threats_per_device.png``, ``/daily_report.json``,
-``/daily_report.csv``, ``/daily_report.png``. Counting (pure, :func:`summarise`) is separate from drawing
-(matplotlib's object API with the Agg canvas: no pyplot, no global state). PNGs are byte-identical for the same
-data (fixed size and dpi, no timestamp metadata), so re-running a report reproduces it bit for bit.
+The datum is the whole ``threat`` repo (glob ``/``): one ``/<device>/<ts>.json`` frame record per camera frame,
+each with its (possibly empty) list of events. :func:`summarise` counts them into a :class:`ReportData`, a pure
+function of the frames; the renderers turn that into bytes. Everything is deterministic: the same frames give
+byte-identical outputs whatever order they are read in (matplotlib's object API on the Agg canvas, no pyplot,
+fixed DPI, figure sizes that depend only on the data, no ``Software`` PNG metadata).
 """
 
 from __future__ import annotations
@@ -15,152 +16,293 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from vigil.errors import SpecError
 from vigil.pipeline.transform import DatumContext, Outputs
 
 log = logging.getLogger(__name__)
 
+REPORT_FORMAT = 1
+DPI = 100
+CHART_HEIGHT = 6.0  # inches
+OUTPUTS = ("/threats_per_device.png", "/daily_report.json", "/daily_report.csv", "/daily_report.png")
 
-@dataclass
+
+@dataclass(frozen=True)
 class ReportData:
-    per_camera: Counter[str] = field(default_factory=Counter)  # events per camera
-    daily: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (day, camera, class) -> events
-    per_rule: Counter[str] = field(default_factory=Counter)
-    per_severity: Counter[str] = field(default_factory=Counter)
+    """Event counts of a set of threat frames. Every mapping is ordered by its sorted keys.
+
+    ``per_device`` holds every device with an evaluated frame (0 when it raised nothing). ``per_day_device``
+    counts events by (day, device); ``per_day_device_class`` counts (event, class) pairs: an event counts once
+    for each distinct label among its objects. Days are ISO dates in ``timezone``.
+    """
+
+    timezone: str = "UTC"
     frames: int = 0
     frames_with_events: int = 0
-    skipped_files: list[str] = field(default_factory=list)
+    events: int = 0
+    per_device: Mapping[str, int] = field(default_factory=dict)
+    per_rule: Mapping[str, int] = field(default_factory=dict)
+    per_severity: Mapping[str, int] = field(default_factory=dict)
+    per_day_device: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    per_day_device_class: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    skipped_files: tuple[str, ...] = ()
+
+    def per_day_class(self) -> dict[tuple[str, str], int]:
+        """(day, class) -> count, summed over devices, ordered by day then class."""
+        out: Counter[tuple[str, str]] = Counter()
+        for (day, _, cls), n in self.per_day_device_class.items():
+            out[day, cls] += n
+        return dict(sorted(out.items()))
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON report: totals, per-device/rule/severity counts, and days -> device -> events and classes."""
+        days: dict[str, Any] = {}
+        for (day, device), n in self.per_day_device.items():
+            days.setdefault(day, {"events": 0, "devices": {}})
+            days[day]["events"] += n
+            days[day]["devices"][device] = {"events": n, "classes": {}}
+        for (day, device, cls), n in self.per_day_device_class.items():
+            days[day]["devices"][device]["classes"][cls] = n
         return {
-            "frames_evaluated": self.frames, "frames_with_events": self.frames_with_events,
-            "events": sum(self.per_camera.values()),
-            "events_per_camera": dict(sorted(self.per_camera.items())),
-            "events_per_rule": dict(sorted(self.per_rule.items())),
-            "events_per_severity": dict(sorted(self.per_severity.items())),
-            "daily": [{"day": d, "camera": c, "class": k, "count": n} for (d, c, k), n in sorted(self.daily.items())],
-            "skipped_files": sorted(self.skipped_files),
+            "format": REPORT_FORMAT, "timezone": self.timezone, "events": self.events,
+            "frames": {"evaluated": self.frames, "with_events": self.frames_with_events},
+            "per_device": dict(self.per_device), "per_rule": dict(self.per_rule),
+            "per_severity": dict(self.per_severity), "days": days, "skipped_files": list(self.skipped_files),
         }
 
 
-def summarise(frames: Iterable[Mapping[str, Any]], timezone: str = "UTC") -> ReportData:
-    """Count events per camera, per (day in ``timezone``, camera, class), per rule and per severity.
-    Every evaluated frame counts (cameras without events appear with 0). A class counts once per event."""
-    tz = ZoneInfo(timezone)
-    data = ReportData()
-    for frame in frames:
-        camera = str(frame.get("camera") or frame["device"])
-        events = list(frame.get("events", []))
-        data.frames += 1
-        data.per_camera[camera] += len(events)
-        data.frames_with_events += bool(events)
+def zone(name: str) -> ZoneInfo:
+    """The timezone called ``name`` (an IANA name such as ``Europe/Paris``); ``ValueError`` if unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'UTC' or 'Europe/Paris'") from exc
+
+
+def check_frame(frame: Any, source: str = "frame") -> Mapping[str, Any]:
+    """``frame`` if it is a threat frame record (string device, integer ts, a list of event objects, each with
+    an optional list of object records), else ``ValueError`` saying what is wrong with ``source``."""
+    if not isinstance(frame, Mapping):
+        raise ValueError(f"{source}: a frame record must be a JSON object, got {type(frame).__name__}")
+    if not isinstance(frame.get("device"), str):
+        raise ValueError(f"{source}: 'device' must be a string")
+    if not isinstance(frame.get("ts"), int) or isinstance(frame.get("ts"), bool):
+        raise ValueError(f"{source}: 'ts' must be an integer (unix seconds UTC)")
+    events = frame.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, Mapping) for e in events):
+        raise ValueError(f"{source}: 'events' must be a list of objects")
+    for event in events:
+        objects = event.get("objects") or []
+        if not isinstance(objects, list) or not all(isinstance(o, Mapping) for o in objects):
+            raise ValueError(f"{source}: an event's 'objects' must be a list of objects")
+    return frame
+
+
+def load_frame(data: bytes, source: str) -> Mapping[str, Any]:
+    """Parse one threat file; ``ValueError`` (JSON and UTF-8 errors included) if it is not a frame record."""
+    return check_frame(json.loads(data.decode("utf-8")), source)
+
+
+def _sorted(counts: Counter[Any]) -> dict[Any, int]:
+    return dict(sorted(counts.items()))
+
+
+def summarise(frames: Iterable[Mapping[str, Any]], timezone: str = "UTC",
+              skipped_files: Sequence[str] = ()) -> ReportData:
+    """Count the events of ``frames`` (threat frame records) by device, day x device x class, rule, severity.
+
+    An event's day is the date of its frame's ``ts`` in ``timezone``; its classes are the distinct ``label``
+    values of its objects. ``skipped_files`` is carried into the report (sorted). The result does not depend on
+    the order of ``frames``. Raises ``ValueError`` for an unknown timezone or a frame :func:`check_frame` rejects.
+    """
+    tz = zone(timezone)
+    n_frames = with_events = 0
+    device: Counter[str] = Counter()
+    rule: Counter[str] = Counter()
+    severity: Counter[str] = Counter()
+    day_device: Counter[tuple[str, str]] = Counter()
+    day_device_class: Counter[tuple[str, str, str]] = Counter()
+    for i, frame in enumerate(frames):
+        check_frame(frame, f"frame {i}")
+        n_frames += 1
+        # the camera (tenant-device) when the threat stage gives it: devices of two tenants stay apart
+        name, events = frame.get("camera") or frame["device"], frame["events"]
+        device[name] += len(events)
+        with_events += bool(events)
+        day = datetime.fromtimestamp(frame["ts"], UTC).astimezone(tz).date().isoformat()
         for event in events:
-            day = datetime.fromtimestamp(int(event["ts"]), tz).date().isoformat()
-            data.per_rule[str(event["rule_id"])] += 1
-            data.per_severity[str(event["severity"])] += 1
-            for label in sorted({str(o["label"]) for o in event.get("objects", [])}):
-                data.daily[(day, camera, label)] += 1
-    return data
+            rule[str(event.get("rule_id", "unknown"))] += 1
+            severity[str(event.get("severity", "unknown"))] += 1
+            day_device[day, name] += 1
+            for label in sorted({str(o.get("label", "unknown")) for o in event.get("objects") or ()}):
+                day_device_class[day, name, label] += 1
+    return ReportData(timezone, n_frames, with_events, sum(device.values()), _sorted(device), _sorted(rule),
+                      _sorted(severity), _sorted(day_device), _sorted(day_device_class), tuple(sorted(skipped_files)))
+
+
+def chart_width(n_bars: int) -> float:
+    """Figure width in inches for ``n_bars`` bars: 8 in up to ~60 bars, growing to at most 24 in (~200 bars)."""
+    return min(max(8.0, 1.5 + 0.11 * n_bars), 24.0)
 
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    FigureCanvasAgg(fig)
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    FigureCanvasAgg(fig)  # attaches itself to the figure: Agg rendering without pyplot
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
 
 
-def threats_per_device_png(data: ReportData) -> bytes:
-    """The 2017 plot: a bar per camera with its number of threat events."""
-    fig = Figure(figsize=(8, 4.5))
+def _figure(n_bars: int) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(chart_width(n_bars), CHART_HEIGHT), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    cameras = sorted(data.per_camera)
-    counts = [data.per_camera[c] for c in cameras]
-    if not cameras:
-        ax.text(0.5, 0.5, "no frames evaluated yet", ha="center", va="center", transform=ax.transAxes)
-    bars = ax.bar(range(len(cameras)), counts, color="#c0392b")
-    ax.set_xticks(range(len(cameras)), cameras, rotation=90 if len(cameras) > 12 else 0,
-                  fontsize=max(5, 10 - len(cameras) // 20))
-    if len(cameras) <= 40:
-        ax.bar_label(bars, fontsize=8)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("camera")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no fractional ticks
+    return fig, ax
+
+
+def _no_threats(ax: Axes, has_bars: bool) -> None:
+    if not has_bars:
+        ax.set_xticks([])
+    ax.set_ylim(0, 1)
+    ax.set_yticks([0])
+    ax.text(0.5, 0.5, "no threats", transform=ax.transAxes, ha="center", va="center", fontsize=20, color="0.4")
+
+
+def _tick_labels(ax: Axes, labels: Sequence[str]) -> float:
+    """Category labels on the x axis, rotated and shrunk as they grow in number; returns the font size used."""
+    size = 10.0 if len(labels) <= 20 else max(5.0, 10.0 - len(labels) / 25)
+    crowded = len(labels) * max(map(len, labels)) > 70  # more characters than fit side by side on 8 in
+    ax.set_xticks(range(len(labels)), labels, rotation=90 if crowded else 0, fontsize=size)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    return size
+
+
+def _subtitle(data: ReportData) -> str:
+    n = len(data.skipped_files)
+    skipped = f", {_plural(n, 'unreadable file')} skipped" if n else ""
+    return (f"{_plural(data.events, 'event')} in {_plural(data.frames, 'frame')} ({data.frames_with_events} "
+            f"with events), days in {data.timezone}{skipped}")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def threats_per_device_png(data: ReportData) -> bytes:
+    """The 2017 plot: one bar per device (sorted by name) with its event count on top; PNG bytes.
+
+    Size ``chart_width(len(data.per_device)) x CHART_HEIGHT`` inches at ``DPI``. Without events the chart says
+    "no threats".
+    """
+    devices = list(data.per_device)
+    fig, ax = _figure(len(devices))
+    if devices:
+        bars = ax.bar(range(len(devices)), list(data.per_device.values()), color="#c0392b", width=0.8)
+        size = _tick_labels(ax, devices)
+        ax.bar_label(bars, fontsize=size, padding=2, rotation=0 if len(devices) <= 40 else 90)
+        ax.margins(y=0.12)
+    if not data.events:
+        _no_threats(ax, bool(devices))
+    fig.suptitle("Threats per device", fontsize=14)
+    ax.set_title(_subtitle(data), fontsize=9)
+    ax.set_xlabel("device")
     ax.set_ylabel("threat events")
-    total = sum(counts)
-    ax.set_title(f"Threats per camera ({total} event{'s' if total != 1 else ''}, {data.frames} frames)")
-    fig.tight_layout()
     return _png(fig)
 
 
 def daily_report_png(data: ReportData) -> bytes:
-    """One stacked bar per day, stacked by object class."""
-    fig = Figure(figsize=(8, 4.5))
-    ax = fig.add_subplot()
-    days = sorted({d for d, _, _ in data.daily})
-    classes = sorted({k for _, _, k in data.daily})
+    """Threat events per day as bars stacked by class (legend by class, the stack's total on top); PNG bytes.
+
+    Size ``chart_width(number of days) x CHART_HEIGHT`` inches at ``DPI``. An event with objects of several
+    classes adds to each of them. Without events the chart says "no threats".
+    """
+    cells = data.per_day_class()
+    days = sorted({d for d, _ in cells})
+    classes = sorted({c for _, c in cells})
+    fig, ax = _figure(len(days))
+    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
     bottom = [0] * len(days)
-    for k in classes:
-        values = [sum(n for (d, _, c), n in data.daily.items() if d == day and c == k) for day in days]
-        ax.bar(days, values, bottom=bottom, label=k)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    if classes:
-        ax.legend(fontsize=8)
+    for i, cls in enumerate(classes):
+        heights = [cells.get((d, cls), 0) for d in days]
+        ax.bar(range(len(days)), heights, bottom=bottom, label=cls, color=cmap(i % cmap.N), width=0.8)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    if days:
+        size = _tick_labels(ax, days)
+        for x, total in enumerate(bottom):
+            ax.annotate(str(total), (x, total), xytext=(0, 2), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=size)
+        ax.legend(title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.margins(y=0.12)
     else:
-        ax.text(0.5, 0.5, "no threats", ha="center", va="center", transform=ax.transAxes)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("day")
-    ax.set_ylabel("threat events with this class")
-    ax.set_title("Daily threats by class")
-    fig.tight_layout()
+        _no_threats(ax, False)
+    fig.suptitle("Threat events per day, by class", fontsize=14)
+    ax.set_title(_subtitle(data), fontsize=9)
+    ax.set_xlabel(f"day ({data.timezone})")
+    ax.set_ylabel("threat events per class")
     return _png(fig)
 
 
+def daily_report_json(data: ReportData) -> bytes:
+    """``data.to_dict()`` as UTF-8 JSON with sorted keys, indent 2 and a final newline."""
+    return (json.dumps(data.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def daily_report_csv(data: ReportData) -> bytes:
+    """CSV ``day,device,class,count`` (header, ``\\n`` line ends), rows sorted by day, device, class."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["day", "camera", "class", "count"])
-    for (day, camera, k), n in sorted(data.daily.items()):
-        writer.writerow([day, camera, k, n])
-    return buf.getvalue().encode()
+    writer.writerow(["day", "device", "class", "count"])
+    writer.writerows([*key, n] for key, n in sorted(data.per_day_device_class.items()))
+    return buf.getvalue().encode("utf-8")
 
 
-def daily_report_json(data: ReportData) -> bytes:
-    return json.dumps(data.to_dict(), indent=2, sort_keys=True).encode()
+def render(data: ReportData) -> dict[str, bytes]:
+    """Every report file by output path (:data:`OUTPUTS`)."""
+    return dict(zip(OUTPUTS, (threats_per_device_png(data), daily_report_json(data), daily_report_csv(data),
+                              daily_report_png(data)), strict=True))
 
 
 class ReportStage:
-    """The whole threat repo in one datum; invalid files are skipped (and listed), never fatal."""
+    """Params: ``input`` (the threat input's name, default ``threat``), ``timezone`` (IANA name, default UTC).
+
+    One datum, the whole threat repo, gives the four :data:`OUTPUTS`. Files that are not ``.json`` are ignored;
+    a ``.json`` file that is not a frame record is logged, skipped and listed in the report's ``skipped_files``.
+    Raises ``SpecError`` at construction for an unknown timezone.
+    """
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.input = str(params.get("input", "threat"))
         self.timezone = str(params.get("timezone", "UTC"))
-        ZoneInfo(self.timezone)
+        try:
+            zone(self.timezone)
+        except ValueError as exc:
+            raise SpecError(str(exc), "set the report stage's `timezone` param to an IANA name") from exc
 
     def setup(self) -> None:
         pass
 
     def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
-        return [self._one(d) for d in datums]
+        return [dict(render(self.summarise(d))) for d in datums]
 
-    def _one(self, ctx: DatumContext) -> Outputs:
-        frames, skipped = [], []
+    def summarise(self, ctx: DatumContext) -> ReportData:
+        """Read and count one datum's threat files (see the class docstring for what is skipped)."""
+        frames: list[Mapping[str, Any]] = []
+        skipped: list[str] = []
         for f in ctx.files(self.input):
+            if not f.path.endswith(".json"):
+                continue
             try:
-                doc = json.loads(ctx.read(f))
-                if not isinstance(doc, dict) or "events" not in doc:
-                    raise ValueError("not a threat record")
-                frames.append(doc)
-            except ValueError as exc:
+                frames.append(load_frame(ctx.read(f), f.path))
+            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 log.warning("report: skipping %s: %s", f.path, exc)
                 skipped.append(f.path)
-        data = summarise(frames, self.timezone)
-        data.skipped_files = skipped
-        return {"/threats_per_device.png": threats_per_device_png(data), "/daily_report.json": daily_report_json(data),
-                "/daily_report.csv": daily_report_csv(data), "/daily_report.png": daily_report_png(data)}
+        return summarise(frames, self.timezone, skipped)
