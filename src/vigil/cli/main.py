@@ -55,8 +55,9 @@ measure.register(app)
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every error to one line on stderr and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        # without standalone mode click returns a command's `typer.Exit(code)` instead of raising it
+        rc = app(args=argv, standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
     except VigilError as exc:
         if state.debug:
             raise

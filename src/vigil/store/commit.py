@@ -15,14 +15,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from vigil.errors import ConflictError, NotFoundError, UsageError
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import CommitInfo
 from vigil.store.paths import normalize_path
-from vigil.store.store import Store, chunks, prefix_bounds
+from vigil.store.store import Store, inserted_id, chunks, prefix_bounds
 
 
 class CommitBuilder:
@@ -127,10 +127,10 @@ class CommitBuilder:
                                     "re-run: another writer committed first")
         sources = [store.resolve_seq(conn, r, c) for r, c in self.provenance]
         commit_id = uuid.uuid4().hex
-        seq = int(conn.execute(insert(s.commits).values(
+        seq = inserted_id(conn.execute(insert(s.commits).values(
             id=commit_id, repo_id=repo_id, chain_id=chain_id, parent_seq=head_seq, branch=self.branch,
             created_at=time.time(), description=self.description, origin=self.origin,
-        )).inserted_primary_key[0])
+        )))
         counts = _apply_changes(conn, chain_id, seq, self._staged, self._deletes)
         conn.execute(update(s.commits).where(s.commits.c.seq == seq).values(**counts))
         _register_blobs(conn, set(self._staged.values()))
@@ -205,9 +205,8 @@ def _apply_changes(conn: Connection, chain_id: int, seq: int, puts: dict[str, tu
         new_rows.append({"chain_id": chain_id, "path": path, "oid": oid, "size": size, "from_seq": seq})
     for part in chunks(close):
         conn.execute(update(s.entries).where(e.id.in_(part)).values(to_seq=seq))
-    for row in new_rows:  # after the closes, so a file may replace a folder deleted in the same commit
-        if str(row["path"]) not in old:
-            _check_no_clash(conn, chain_id, str(row["path"]))
+    # after the closes, so a file may replace a folder deleted in the same commit
+    _check_no_clash(conn, chain_id, [str(r["path"]) for r in new_rows if str(r["path"]) not in old])
     if new_rows:
         conn.execute(insert(s.entries), new_rows)
     return {"n_added": added, "n_modified": modified, "n_deleted": deleted, "bytes_added": bytes_added}
@@ -221,18 +220,33 @@ def _live_below(conn: Connection, chain_id: int, path: str) -> list[tuple[int, s
     return [(r[0], r[1], r[2]) for r in conn.execute(q)]
 
 
-def _check_no_clash(conn: Connection, chain_id: int, path: str) -> None:
-    """A new file may not sit where a directory is, nor below an existing file."""
+def _check_no_clash(conn: Connection, chain_id: int, paths: list[str]) -> None:
+    """New files may not sit where a directory is, nor below an existing file.
+
+    Two index-backed checks: one IN query over all the new paths' ancestors (chunked), and one LIMIT-1 range
+    probe per new path for files below it. (A single OR of both defeats the index: a scan per path.)"""
+    if not paths:
+        return
     e = s.entries.c
-    lo, hi = prefix_bounds(path)
-    parts = path.split("/")[1:-1]
-    ancestors = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-    clash = conn.execute(select(e.path).where(e.chain_id == chain_id, e.to_seq.is_(None)).where(
-        (e.path.in_(ancestors)) | and_(e.path >= lo, e.path < hi)).limit(1)).first()
-    if clash is not None:
-        what = "a file" if clash[0] in ancestors else "a directory"
-        raise UsageError(f"cannot add {path}: {clash[0] if clash[0] in ancestors else path} is {what}",
-                         "a path is either a file or a directory; delete the other first")
+    ancestors: dict[str, str] = {}
+    for path in paths:
+        parts = path.split("/")[1:-1]
+        for i in range(len(parts)):
+            ancestors.setdefault("/" + "/".join(parts[: i + 1]), path)
+    for part in chunks(sorted(ancestors)):
+        clash = conn.execute(select(e.path).where(
+            e.chain_id == chain_id, e.to_seq.is_(None), e.path.in_(part)).limit(1)).first()
+        if clash is not None:
+            raise UsageError(f"cannot add {ancestors[clash[0]]}: {clash[0]} is a file",
+                             "a path is either a file or a directory; delete the other first")
+    for part in chunks(sorted(paths), 200):  # an OR of ranges: SQLite runs it as one multi-range index scan
+        ranges = [and_(e.path >= lo, e.path < hi) for lo, hi in map(prefix_bounds, part)]
+        below = conn.execute(select(e.path).where(
+            e.chain_id == chain_id, e.to_seq.is_(None), or_(*ranges)).limit(1)).first()
+        if below is not None:
+            path = next(p for p in part if below[0].startswith(p + "/"))
+            raise UsageError(f"cannot add {path}: {path} is a directory (it holds {below[0]})",
+                             "a path is either a file or a directory; delete the other first")
 
 
 def _register_blobs(conn: Connection, blobs: set[tuple[str, int]]) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, or_, select
 
 from vigil.errors import AlreadyExistsError, AmbiguousRefError, ConflictError, NotFoundError, UsageError
 from vigil.store import schema as s
@@ -55,9 +55,8 @@ class Store:
                 if exist_ok:
                     return self._repo_info(conn, name)
                 raise AlreadyExistsError(f"repo {name!r} already exists", f"use `vigil repo inspect {name}`")
-            repo_id = conn.execute(
-                insert(s.repos).values(name=name, description=description, created_at=time.time())
-            ).inserted_primary_key[0]
+            repo_id = inserted_id(conn.execute(
+                insert(s.repos).values(name=name, description=description, created_at=time.time())))
             self._new_branch(conn, repo_id, DEFAULT_BRANCH, None)
             return self._repo_info(conn, name)
 
@@ -129,13 +128,13 @@ class Store:
             return self._commit_id(conn, seq) if seq else None
 
     def _new_branch(self, conn: Connection, repo_id: int, name: str, head_seq: int | None) -> None:
-        chain_id = conn.execute(insert(s.chains).values(repo_id=repo_id)).inserted_primary_key[0]
+        chain_id = inserted_id(conn.execute(insert(s.chains).values(repo_id=repo_id)))
         conn.execute(insert(s.branches).values(repo_id=repo_id, name=name, chain_id=chain_id, head_seq=head_seq))
         if head_seq is not None:  # the new chain starts with a copy of the files live at the fork point
             pos = self._position(conn, head_seq)
             e = s.entries.c
-            src = select(func.cast(chain_id, e.chain_id.type), e.path, e.oid, e.size,
-                         func.cast(head_seq, e.from_seq.type)).where(e.chain_id == pos.chain_id, *_live_at(pos))
+            src = select(literal(chain_id, e.chain_id.type), e.path, e.oid, e.size,
+                         literal(head_seq, e.from_seq.type)).where(e.chain_id == pos.chain_id, *_live_at(pos))
             conn.execute(insert(s.entries).from_select(["chain_id", "path", "oid", "size", "from_seq"], src))
 
     def list_branches(self, repo: str) -> list[tuple[str, str | None]]:
@@ -171,7 +170,7 @@ class Store:
         if row is None:
             raise NotFoundError(f"branch {repo}@{branch} does not exist",
                                 f"list branches with `vigil repo inspect {repo}`")
-        return row[0]
+        return None if row[0] is None else int(row[0])
 
     def _resolve_seq(self, conn: Connection, repo_id: int, repo: str, ref: str | None) -> int:
         ref = ref or DEFAULT_BRANCH
@@ -325,6 +324,13 @@ def _live_at(pos: Position) -> list[Any]:
     if pos.is_tip:
         return [e.to_seq.is_(None)]
     return [e.from_seq <= pos.seq, or_(e.to_seq.is_(None), e.to_seq > pos.seq)]
+
+
+def inserted_id(result: Any) -> int:
+    """The primary key a single-row INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
