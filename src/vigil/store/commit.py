@@ -22,7 +22,7 @@ from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import CommitInfo
 from vigil.store.paths import normalize_path
-from vigil.store.store import Store, inserted_id, chunks, prefix_bounds
+from vigil.store.store import Store, chunks, inserted_id, prefix_bounds
 
 
 class CommitBuilder:
