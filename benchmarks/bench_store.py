@@ -16,7 +16,6 @@ from pathlib import Path
 
 from vigil.app import App
 from vigil.store.store import Store
-from vigil.store.workspace import Workspace
 
 N_JPEGS = 10_000
 SMALL, LARGE = 1_000, 100_000

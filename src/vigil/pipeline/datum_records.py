@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from vigil.errors import NotFoundError
 from vigil.pipeline import state as t
@@ -55,9 +56,11 @@ def logs(store: Store, *, pipeline: str | None, job_id: str | None, datum: str |
 
 
 def restart(store: Store, pipeline: str, datum: str) -> None:
-    """Forget a datum's committed record so that the next job treats it as new (its outputs get rewritten)."""
+    """Forget a datum's committed record so that the next job treats it as new (its outputs get rewritten).
+    The pipeline is marked changed, so the next run plans it in full even when no input moved."""
     rec = get(store, pipeline, datum)
     with transaction(store.engine, write=True) as conn:
+        conn.execute(update(t.pipelines).where(t.pipelines.c.name == pipeline).values(updated_at=time.time()))
         conn.execute(delete(t.datums).where(t.datums.c.pipeline == pipeline,
                                             t.datums.c.datum_id == rec["datum_id"]))
         conn.execute(delete(t.datum_units).where(t.datum_units.c.pipeline == pipeline,
