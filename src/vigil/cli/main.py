@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except (click.exceptions.Exit, typer.Exit) as exc:
         return int(getattr(exc, "exit_code", 0))
     except (click.ClickException, typer.TyperException) as exc:  # recent typer raises its own copy of click's
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+        fmt = getattr(exc, "format_message", None)
+        message = fmt() if fmt is not None else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "vigil"
+        if message:  # empty for a group called without a command: its help was already shown
+            err.print(f"[red]error:[/] {escape(message)}\n[dim]hint:[/] see `{escape(command)} --help`")
         return int(getattr(exc, "exit_code", 2))
     except (click.exceptions.Abort, KeyboardInterrupt):
         err.print("aborted")
