@@ -5,16 +5,22 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vigil.assess import DEFAULT_MODEL, DEFAULT_OPERATING_SCORE, DEFAULT_SCORE, assess_dataset, write_outputs
 from vigil.cli.console import emit_json, err, out
 from vigil.errors import UsageError
-from vigil.throughput import BenchReport, frames_from_video, image_files, run_bench
+
+if TYPE_CHECKING:
+    from vigil.throughput import BenchReport
+
+# Same values as vigil.assess (imported lazily there: it loads OpenCV and onnxruntime).
+DEFAULT_MODEL = "yolox-nano"
+DEFAULT_SCORE = 0.01  # low, so the PR curve (and AP) reaches high recall
+DEFAULT_OPERATING_SCORE = 0.3  # the camera pipeline's detect threshold
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ImagesOpt = Annotated[Path | None, typer.Option("--images", help="Folder of images.")]
@@ -57,6 +63,8 @@ def eval_command(
     names = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     with _bar(json) as bar:
         task = bar.add_task("detecting", total=None)
+        from vigil.assess import assess_dataset, write_outputs
+
         assessment = assess_dataset(gt, images=images, video=video, model=model, score=score,
                                     operating_score=operating_score, classes=names, class_map=class_map,
                                     rules=rules, fps=fps,
@@ -105,6 +113,8 @@ def bench_command(
     if counts is not None and (not counts or min(counts) < 1):
         raise UsageError(f"--workers must list positive counts, got {workers}")
     with tempfile.TemporaryDirectory(prefix="vigil-frames-") as tmp:
+        from vigil.throughput import frames_from_video, image_files, run_bench
+
         files = (image_files(images, limit) if images is not None
                  else frames_from_video(video, Path(tmp), fps, limit))  # type: ignore[arg-type]
         with _bar(json) as bar:

@@ -1,17 +1,5 @@
-"""vigil.vision: image decode/encode, ONNX detectors, the model catalogue, drawing."""
+"""vigil.vision: image decode/encode, ONNX detectors, the model catalogue, quality checks, drawing.
 
-from vigil.vision.catalog import CATALOG, pull
-from vigil.vision.detector import Detector, DetectorConfig, load_detector
-from vigil.vision.draw import annotate
-from vigil.vision.image import decode_image, encode_jpeg
-
-__all__ = [
-    "CATALOG",
-    "Detector",
-    "DetectorConfig",
-    "annotate",
-    "decode_image",
-    "encode_jpeg",
-    "load_detector",
-    "pull",
-]
+Import the submodules you need (``vigil.vision.detector``, ``vigil.vision.catalog``, ...): this package
+re-exports nothing, so that commands which do not touch images never load OpenCV or onnxruntime.
+"""
