@@ -17,15 +17,16 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(BIN)/vigil demo
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/vigil demo
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/vigil/domain src/vigil/store src/vigil/pipeline
 	$(BIN)/lint-imports
 
+# The venv's bin first on PATH: tests drive the `vigil` console script and command transforms run `python3`.
 test: lint
-	$(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python benchmarks/bench_store.py

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,16 +12,16 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.console import MISSING, VIGIL
 from vigil.app import App
 from vigil.store import commit as commit_module
 from vigil.store import integrity
 from vigil.store.workspace import Workspace
 
-VIGIL = shutil.which("vigil")
 REPO = Path(__file__).resolve().parents[2]
 SEED = next((p / "data" / "seed" for p in (REPO / "shared", REPO.parent / "shared") if (p / "data").is_dir()),
             REPO / "shared" / "data" / "seed")
-pytestmark = pytest.mark.skipif(VIGIL is None, reason="the `vigil` console script is not installed")
+pytestmark = pytest.mark.skipif(MISSING, reason="the `vigil` console script is not installed")
 
 EXIT = {"usage": 2, "not_found": 3, "exists": 4, "conflict": 5, "workspace": 6, "integrity": 7}
 

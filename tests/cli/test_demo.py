@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.console import MISSING, VIGIL
 from tests.stages.conftest import REPORT_STAGE, SHARED, require
 
-VIGIL = shutil.which("vigil")
 
-
-@pytest.mark.skipif(VIGIL is None, reason="the `vigil` console script is not installed")
+@pytest.mark.skipif(MISSING, reason="the `vigil` console script is not installed")
 @pytest.mark.xfail(not REPORT_STAGE, strict=True,
                    reason="src/vigil/stages/report.py is not written yet; the demo creates all four pipelines")
 def test_demo_on_the_seed_stills(tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-VIGIL = shutil.which("vigil")
+from tests.console import MISSING, VIGIL
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if (p / "data").is_dir()), REPO / "shared")
 PETS = SHARED / "data" / "eval" / "pets2009_s2l1"
 MODEL = SHARED / "models" / "yolox_nano_416.onnx"
-pytestmark = pytest.mark.skipif(VIGIL is None, reason="the `vigil` console script is not installed")
+pytestmark = pytest.mark.skipif(MISSING, reason="the `vigil` console script is not installed")
 
 
 def _need(path: Path) -> None:

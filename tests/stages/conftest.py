@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.console import MISSING, VIGIL
 from tests.pipeline.builders import make_app
 from vigil.app import App
 from vigil.demo import camera_specs_path
@@ -31,7 +31,6 @@ SEED_VALID = (  # the seven well-named stills (blah.jpg is the eighth, rejected 
     "dev3_1511891385.jpg", "dev4_1511891463.jpg", "dev4_1511891512.jpg",
 )
 REPORT_STAGE = importlib.util.find_spec("vigil.stages.report") is not None
-VIGIL = shutil.which("vigil")
 
 
 def require(path: Path) -> Path:
@@ -145,8 +144,9 @@ class Camera:
 
     def cli(self, *args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         """Run the real ``vigil`` console script on this workspace; AssertionError unless it exits 0."""
-        if VIGIL is None:
+        if MISSING:
             pytest.skip("the `vigil` console script is not installed")
+        assert VIGIL is not None, "CI=true: the `vigil` console script must be installed"
         proc = subprocess.run([VIGIL, "-w", str(self.root), *args], env=dict(env), capture_output=True, text=True)
         assert proc.returncode == 0, f"vigil {' '.join(args)} exited {proc.returncode}: {proc.stderr}"
         return proc

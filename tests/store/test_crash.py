@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import signal
 import subprocess
 import time
@@ -14,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.console import MISSING, VIGIL
 from vigil.store import integrity
 from vigil.store.store import Store
 from vigil.store.workspace import Workspace
 
-VIGIL = shutil.which("vigil")
-pytestmark = pytest.mark.skipif(VIGIL is None, reason="the `vigil` console script is not installed")
+pytestmark = pytest.mark.skipif(MISSING, reason="the `vigil` console script is not installed")
 
 N_FILES = 150
 KILLS = 8
