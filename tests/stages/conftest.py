@@ -24,38 +24,11 @@ from vigil.demo import camera_specs_path
 from vigil.pipeline.jobs import JobInfo
 from vigil.store.models import CommitInfo
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if p.is_dir()), REPO.parent / "shared")
 SEED_VALID = (  # the seven well-named stills (blah.jpg is the eighth, rejected by name)
     "dev1_1511891098.jpg", "dev1_1511891155.jpg", "dev1_1511891255.jpg", "dev2_1511891326.jpg",
     "dev3_1511891385.jpg", "dev4_1511891463.jpg", "dev4_1511891512.jpg",
 )
 REPORT_STAGE = importlib.util.find_spec("vigil.stages.report") is not None
-
-
-def require(path: Path) -> Path:
-    """``path`` if it exists; else skip (locally) or fail (CI=true) naming what is missing."""
-    if path.exists():
-        return path
-    msg = f"{path} is absent (the shared models/data folder sits next to the checkout)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    return require(SHARED / "models")
-
-
-@pytest.fixture(scope="session")
-def seed_dir() -> Path:
-    return require(SHARED / "data" / "seed")
-
-
-@pytest.fixture(scope="session")
-def pets_dir() -> Path:
-    return require(SHARED / "data" / "eval" / "pets2009_s2l1" / "images")
 
 
 @pytest.fixture(scope="session")

@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.shared_data import SHARED, require
 from vigil.errors import ModelError
 from vigil.vision.detector import DetectorConfig, load_detector
 from vigil.vision.fastestdet import FastestDetDetector, from_fastestdet
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if p.is_dir()), REPO / "shared")
-
-
-def _require(path: Path) -> Path:
-    if path.exists():
-        return path
-    msg = f"{path} is absent (the shared models/data folder sits next to the checkout)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def models_dir() -> Path:
-    return _require(SHARED / "models")
-
 
 @pytest.fixture(scope="module")
 def pets_frame() -> np.ndarray:
-    path = _require(SHARED / "data" / "eval" / "pets2009_s2l1" / "images" / "frame_0030.jpg")
+    path = require(SHARED / "data" / "eval" / "pets2009_s2l1" / "images" / "frame_0030.jpg")
     img = cv2.imread(str(path))
     assert img is not None
     return np.asarray(img, np.uint8)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -16,28 +15,6 @@ from vigil.domain.detections import Detections
 from vigil.errors import ModelError, NotFoundError, UsageError
 from vigil.vision.detector import DetectorConfig, _kind_from_shapes, load_detector
 from vigil.vision.yolox import YoloxDetector, from_yolox
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if p.is_dir()), REPO / "shared")
-
-
-def _require(path: Path) -> Path:
-    if path.exists():
-        return path
-    msg = f"{path} is absent (the shared models/data folder sits next to the checkout)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-@pytest.fixture(scope="module")
-def models_dir() -> Path:
-    return _require(SHARED / "models")
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    return _require(SHARED / "data")
 
 
 @pytest.fixture(scope="module")
