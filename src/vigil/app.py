@@ -41,6 +41,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "vigil")
 
 
+def resolve_model(model: str | Path, progress: Callable[[int, int], None] | None = None) -> Path:
+    """An ``.onnx`` file as given, or a catalogue name pulled into the cache (``VIGIL_MIRROR`` first)."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    if str(model).endswith(".onnx") or "/" in str(model):
+        raise NotFoundError(f"no model file {model}", "give an .onnx file or a catalogue name")
+    return catalog.pull(str(model), cache_dir(), progress=progress)
+
+
 @dataclass(frozen=True)
 class Upload:
     """One file to upload: its repo path and where its bytes come from (a file, or stdin when None)."""
@@ -222,11 +232,7 @@ class App:
                   repo: str = "model") -> CommitInfo:
         """Commit a model (a file, or a catalogue name) to the model repo, replacing the current one: a new
         model is a new commit, which re-runs detection for every frame with full provenance."""
-        path = Path(source)
-        if not path.is_file():
-            if source.endswith(".onnx") or "/" in source:
-                raise NotFoundError(f"no model file {source}", "give an .onnx file or a catalogue name")
-            path = self.model_pull(source, progress)
+        path = resolve_model(source, progress)
         self.store.create_repo(repo, "detection models (one .onnx at a time)", exist_ok=True)
         current = self.store.list_files(repo) if self.store.head(repo) else []
         with self.store.begin_commit(repo, description=f"model {path.name}") as commit:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from vigil.app import cache_dir
+from vigil.app import resolve_model
 from vigil.domain.detections import Detections
 from vigil.domain.rules import RuleSet, parse_ruleset
 from vigil.domain.threat import FrameFacts, ThreatState
@@ -32,7 +32,6 @@ from vigil.domain.threat import evaluate as evaluate_rules
 from vigil.errors import NotFoundError, SpecError, UsageError
 from vigil.evaluation import ClassMap, EvalReport, ImageTruth, TruthArrays, evaluate, load_ground_truth
 from vigil.evaluation.plot import plot_pr_curves
-from vigil.vision import catalog
 from vigil.vision.detector import Detector, DetectorConfig, load_detector
 from vigil.vision.image import decode_image
 
@@ -43,16 +42,6 @@ DEFAULT_SCORE = 0.01  # low, so the PR curve (and AP) reaches high recall
 DEFAULT_OPERATING_SCORE = 0.3  # the camera pipeline's detect threshold
 Progress = Callable[[int, int], None]  # (done, total)
 BGR = npt.NDArray[np.uint8]
-
-
-def resolve_model(model: str | Path) -> Path:
-    """An ``.onnx`` file as given, or a catalogue name pulled into the cache (``VIGIL_MIRROR`` first)."""
-    path = Path(model)
-    if path.is_file():
-        return path
-    if str(model).endswith(".onnx") or "/" in str(model):
-        raise NotFoundError(f"no model file {model}", "give an .onnx file or a catalogue name")
-    return catalog.pull(str(model), cache_dir())
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,10 @@ from typing import Any
 import cv2
 import yaml
 
-from vigil.app import App, cache_dir
+from vigil.app import App, resolve_model
 from vigil.errors import NotFoundError, UsageError
 from vigil.executors.local import LocalExecutor
 from vigil.pipeline.jobs import JobInfo
-from vigil.vision import catalog
 from vigil.vision.detector import DetectorConfig, load_detector
 from vigil.vision.image import decode_image
 
@@ -126,16 +125,6 @@ def image_files(folder: Path, limit: int | None = None) -> list[Path]:
     if not files:
         raise UsageError(f"no .jpg/.png images under {folder}")
     return files[:limit] if limit else files
-
-
-def resolve_model(model: str | Path) -> Path:
-    """An ``.onnx`` file as given, or a catalogue name pulled into the cache (``VIGIL_MIRROR`` first)."""
-    path = Path(model)
-    if path.is_file():
-        return path
-    if str(model).endswith(".onnx") or "/" in str(model):
-        raise NotFoundError(f"no model file {model}", "give an .onnx file or a catalogue name")
-    return catalog.pull(str(model), cache_dir())
 
 
 def frames_from_video(video: Path, dest: Path, fps: float | None, limit: int | None = None) -> list[Path]:
