@@ -70,11 +70,12 @@ datums = Table(
 datum_units = Table(
     "datum_units",
     metadata,
+    # Key order = the hot lookup "which datums read this root of this input" (one index probe).
     Column("pipeline", String(255), primary_key=True),
-    Column("datum_id", String(64), primary_key=True),
     Column("input_name", String(255), primary_key=True),
     Column("root", Text, primary_key=True),
-    Index("ix_units_root", "pipeline", "input_name", "root"),
+    Column("datum_id", String(64), primary_key=True),
+    Index("ix_units_datum", "pipeline", "datum_id"),
 )
 
 datum_outputs = Table(

@@ -103,7 +103,10 @@ entries = Table(
     Column("to_seq", Integer, nullable=True),
     Index("ix_entries_path", "chain_id", "path", "from_seq"),
     Index("ix_entries_from", "chain_id", "from_seq"),
-    Index("ix_entries_to", "chain_id", "to_seq"),
+    # Partial: only closed entries. A plain (chain_id, to_seq) index lures SQLite into scanning every live row
+    # for "to_seq IS NULL" queries that the partial live index below answers with one probe.
+    Index("ix_entries_to", "chain_id", "to_seq", sqlite_where=text("to_seq IS NOT NULL"),
+          postgresql_where=text("to_seq IS NOT NULL")),
     Index(
         "ix_entries_live",
         "chain_id",
