@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, literal, or_, select
+from sqlalchemy import Connection, Engine, delete, func, insert, literal, or_, select
 
 from vigil.errors import AlreadyExistsError, AmbiguousRefError, ConflictError, NotFoundError, UsageError
 from vigil.store import schema as s
@@ -246,10 +246,13 @@ class Store:
         e = s.entries.c
         q = select(e.path, e.oid, e.size).where(e.chain_id == pos.chain_id, *_live_at(pos))
         prefix = normalize_path(prefix)
-        if prefix != "/":
-            lo, hi = prefix_bounds(prefix)
-            q = q.where(or_(e.path == prefix, and_(e.path >= lo, e.path < hi)))
-        return [FileInfo(r[0], r[1], r[2]) for r in conn.execute(q.order_by(e.path))]
+        if prefix == "/":
+            return [FileInfo(r[0], r[1], r[2]) for r in conn.execute(q.order_by(e.path))]
+        # The file itself, then everything below it: two index probes (an OR of both makes SQLite scan).
+        lo, hi = prefix_bounds(prefix)
+        rows = [*conn.execute(q.where(e.path == prefix)),
+                *conn.execute(q.where(e.path >= lo, e.path < hi).order_by(e.path))]
+        return [FileInfo(r[0], r[1], r[2]) for r in rows]
 
     def list_range(self, repo: str, ref: str, lo: str, hi: str) -> list[FileInfo]:
         """Files at ``repo@ref`` with ``lo <= path < hi``, sorted: one index range scan."""
