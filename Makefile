@@ -29,7 +29,7 @@ test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python benchmarks/bench_store.py
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-workspace
