@@ -45,7 +45,8 @@ def main() -> int:
              f"{os.cpu_count()} CPUs, Python {platform.python_version()}.", ""]
     lines += ["### Pipeline throughput (`vigil bench --images pets2009_s2l1/images`)", "",
               "| annotate | bare img/s | pipeline img/s (one worker per core) | ratio | p50 ms | p95 ms | "
-              "1 worker img/s | ratio 1 | stage ms/img (headline) | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "1 worker img/s | ratio 1 | stage ms/img (headline) | peak RSS MiB |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for flag in ("--annotate", "--no-annotate"):
         raw = sh([*VIGIL, "bench", "--images", str(EVAL / "pets2009_s2l1" / "images"), flag, "--json"])
         try:
