@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.console import MISSING, VIGIL
-from tests.stages.conftest import REPORT_STAGE, SHARED, require
+from tests.shared_data import SHARED, require
+from tests.stages.conftest import REPORT_STAGE
 
 
 @pytest.mark.skipif(MISSING, reason="the `vigil` console script is not installed")
