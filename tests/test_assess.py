@@ -198,9 +198,8 @@ def test_needs_exactly_one_source(tmp_path: Path) -> None:
 
 def test_rule_stats_counts_frames() -> None:
     rules = parse_ruleset('{"threat_classes": [1]}', "rule.json")  # person, min score 0.5
-    truth = load_truth(EVAL / "pets2009_s2l1" / "gt.json")[:3] if (EVAL / "pets2009_s2l1").exists() else None
-    if truth is None:
-        pytest.skip("no pets2009_s2l1 ground truth")
+    _need(EVAL / "pets2009_s2l1" / "gt.json")
+    truth = load_truth(EVAL / "pets2009_s2l1" / "gt.json")[:3]
     person = Detections(np.array([[0, 0, 10, 10]], np.float32), np.array([0]), np.array([0.9], np.float32))
     frames = [(truth[0], person), (truth[1], Detections.empty()), (truth[2], person)]
     stats = rule_stats(rules, frames, {0}, 0.3, ClassMap.identity(), 1.0)
