@@ -4,7 +4,6 @@ AP50 (greedy matching at IoU 0.5 with ignore regions, COCO 101-point interpolati
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -12,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from tests.shared_data import unavailable
 from vigil.assess import assess_dataset, evaluate_dataset, load_truth, rule_stats
 from vigil.domain.detections import Detections
 from vigil.domain.rules import parse_ruleset
@@ -34,9 +34,7 @@ SETS = {
 
 def _need(path: Path) -> None:
     if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing")
-        pytest.skip(f"{path} is missing (shared data/models not present)")
+        unavailable(f"{path} is missing (shared data/models not present)")
 
 
 # ---------------------------------------------------------------- independent reference implementation

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.console import MISSING, VIGIL
+from tests.shared_data import unavailable
 from vigil.app import App
 from vigil.store import commit as commit_module
 from vigil.store import integrity
@@ -43,10 +44,7 @@ def js(ws: Path, *args: str) -> object:
 def seed() -> list[Path]:
     images = sorted(SEED.glob("*.jpg"))
     if not images:
-        msg = f"no seed images in {SEED}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        unavailable(f"no seed images in {SEED}")
     return images
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.console import MISSING, VIGIL
+from tests.shared_data import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if (p / "data").is_dir()), REPO / "shared")
@@ -21,9 +22,7 @@ pytestmark = pytest.mark.skipif(MISSING, reason="the `vigil` console script is n
 
 def _need(path: Path) -> None:
     if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing")
-        pytest.skip(f"{path} is missing (shared data/models not present)")
+        unavailable(f"{path} is missing (shared data/models not present)")
 
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.console import MISSING, VIGIL
+from tests.console import VIGIL
 from tests.pipeline.builders import make_app
+from tests.shared_data import unavailable
 from vigil.app import App
 from vigil.demo import camera_specs_path
 from vigil.pipeline.jobs import JobInfo
@@ -117,9 +118,8 @@ class Camera:
 
     def cli(self, *args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
         """Run the real ``vigil`` console script on this workspace; AssertionError unless it exits 0."""
-        if MISSING:
-            pytest.skip("the `vigil` console script is not installed")
-        assert VIGIL is not None, "CI=true: the `vigil` console script must be installed"
+        if VIGIL is None:
+            unavailable("the `vigil` console script is not installed")
         proc = subprocess.run([VIGIL, "-w", str(self.root), *args], env=dict(env), capture_output=True, text=True)
         assert proc.returncode == 0, f"vigil {' '.join(args)} exited {proc.returncode}: {proc.stderr}"
         return proc

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.shared_data import unavailable
 from vigil.errors import NotFoundError
 from vigil.store import history, integrity
 from vigil.store.database import make_engine
@@ -22,13 +23,6 @@ from vigil.store.objects import LocalObjectStore
 from vigil.store.store import Store
 
 PG_ADMIN = os.environ.get("VIGIL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-IN_CI = os.environ.get("CI") == "true"
-
-
-def _unavailable(why: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{why} (CI=true: services must be present)")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +34,7 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server: skip locally, fail in CI
-        _unavailable(f"PostgreSQL not reachable at {PG_ADMIN}: {exc.__class__.__name__}")
+        unavailable(f"PostgreSQL not reachable at {PG_ADMIN}: {exc.__class__.__name__}")
     yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

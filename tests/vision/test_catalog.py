@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import threading
@@ -16,20 +15,6 @@ import pytest
 from vigil.errors import IntegrityError, ModelError, NotFoundError
 from vigil.vision import catalog
 from vigil.vision.catalog import CATALOG, find_entry, mirrors_from_env, pull, sha256_file
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if p.is_dir()), REPO / "shared")
-
-
-@pytest.fixture(scope="module")
-def models_dir() -> Path:
-    path = SHARED / "models"
-    if not path.is_dir():
-        msg = f"{path} is absent (the shared models folder sits next to the checkout)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 @pytest.fixture

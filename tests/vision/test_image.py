@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.shared_data import require
 from vigil.errors import UsageError
 from vigil.vision.image import ImageDecodeError, decode_image, encode_jpeg
 
-REPO = Path(__file__).resolve().parents[2]
-SEED = (
-    next((p for p in (REPO / "shared", REPO.parent / "shared") if p.is_dir()), REPO / "shared") / "data/seed"
-)
-
 
 @pytest.fixture
-def seed_jpeg() -> bytes:
-    path = SEED / "dev3_1511891385.jpg"
-    if not path.is_file():
-        msg = f"seed images absent: {path} (the shared data folder sits next to the checkout)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path.read_bytes()
+def seed_jpeg(seed_dir: Path) -> bytes:
+    return require(seed_dir / "dev3_1511891385.jpg").read_bytes()
 
 
 def test_decode_seed_jpeg_is_bgr_uint8(seed_jpeg: bytes) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image, ImageFile
 from pydantic import ValidationError
 
+from tests.shared_data import unavailable
 from tests.vision.hostile import BASE_SEED, SEED, make_hostile_set
 from vigil.errors import SpecError
 from vigil.vision.quality import ValidationConfig, ValidationResult, validate_image
@@ -20,9 +20,7 @@ DATA = SEED.parent
 EVAL = DATA / "eval"
 
 if not SEED.is_dir():
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"{SEED} is missing: CI must provide ../shared/data")
-    pytest.skip(f"test data not found at {DATA} (../shared/data)", allow_module_level=True)
+    unavailable(f"test data not found at {DATA} (../shared/data)", module_level=True)
 
 SEED_NAMES = sorted(p.name for p in SEED.glob("*.jpg"))
 DEFAULT = ValidationConfig()
