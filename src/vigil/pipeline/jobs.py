@@ -154,6 +154,7 @@ def _stage(store: Store, pipeline: str, job_id: str, results: Iterable[DatumResu
     rows = list(results)
     if not rows:
         return
+    store.objects.sync()  # a staged result is reused after a crash: its blobs must be on disk first
     with transaction(store.engine, write=True) as conn:
         d = t.datums.c
         # Any earlier record goes, committed ones too: with reprocess_spec every_job a committed datum is rerun
@@ -198,6 +199,7 @@ def _commit(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, results: 
     """Publish the output commit and the committed datum records in one transaction."""
     new_outputs = {p: (r.datum_id, oid, size) for r in results.values() for p, (oid, size) in r.outputs.items()}
     _check_collisions(results)
+    store.objects.sync()  # outside the write lock; publish() then finds nothing left to flush
     with transaction(store.engine, write=True) as conn:
         o = t.datum_outputs.c
         replaced = sorted(set(plan.removed) | set(results))

@@ -101,12 +101,15 @@ class CommitBuilder:
         """Publish the staged changes as one commit and move the branch head; returns the commit."""
         if self.result is not None:
             return self.result
+        self.store.objects.sync()  # blobs durable first, outside the write lock (publish finds nothing left)
         with transaction(self.store.engine, write=True) as conn:
             return self.publish(conn)
 
     def publish(self, conn: Connection) -> CommitInfo:
-        """Publish inside the caller's write transaction (so other records can commit atomically with it)."""
+        """Publish inside the caller's write transaction (so other records can commit atomically with it).
+        The staged blobs are made durable first (``ObjectStore.sync``): a commit never names a lost blob."""
         _check_file_dir_clash(self._staged)
+        self.store.objects.sync()
         self.result = self.store.commit_info_at(conn, self._publish(conn))
         return self.result
 
