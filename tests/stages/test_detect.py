@@ -12,6 +12,8 @@ import onnxruntime as ort
 import pytest
 
 from tests.stages.conftest import Camera, new_camera
+from vigil.vision import framecache
+from vigil.vision.framecache import FrameCache
 
 # At least these many of each class per frame (YOLOX-nano, score >= 0.3), checked by eye on annotated frames.
 SEED_EXPECTED = {
@@ -51,8 +53,17 @@ def test_detection_records_name_frame_model_and_boxes(seeded: Camera, models_dir
         for o in doc["objects"]:
             x1, y1, x2, y2 = o["box"]
             assert 0 <= x1 <= x2 <= doc["width"] and 0 <= y1 <= y2 <= doc["height"], o
-        # the annotated frame beside the record has the frame's size
-        jpeg = seeded.app.store.read_bytes("detect", None, path.replace(".json", ".jpg"))
+    assert all(p.endswith(".json") for p in seeded.files("detect")), "no annotated copies unless asked"
+
+
+def test_annotate_writes_a_boxed_copy_of_each_frame(camera: Camera) -> None:
+    camera.spec.write_text(camera.spec.read_text().replace("annotate: false", "annotate: true"))
+    camera.app.create_pipelines(camera.spec, update=True)
+    camera.run()
+    docs = camera.docs("detect")
+    assert len(docs) == 7
+    for path, doc in docs.items():
+        jpeg = camera.app.store.read_bytes("detect", None, path.replace(".json", ".jpg"))
         img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert img.shape[:2] == (doc["height"], doc["width"])
 
@@ -133,3 +144,23 @@ def test_fastestdet_through_model_add_also_detects(seeded: Camera, models_dir: P
     assert sum(map(len, labels.values())) >= 7, labels
     assert labels["/dev4/1511891463.json"].count("person") >= 2, labels
     assert "car" in labels["/dev4/1511891512.json"] or "car" in labels["/dev3/1511891385.json"], labels
+
+
+def test_detect_reuses_validate_decodes_and_gives_the_same_bytes_either_way(
+        tmp_path: Path, vigil_env: dict[str, str], seed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validate's decoded pixels are reused by detect (7 hits, no decode); with the cache off, detect decodes
+    each frame itself and writes byte-identical records."""
+    outputs = {}
+    for budget in (256 << 20, 0):
+        cache = FrameCache(budget)
+        monkeypatch.setattr(framecache, "_shared", cache)
+        cam = new_camera(tmp_path / f"cache{budget}", ("validate", "detect"))
+        cam.app.model_add("yolox-nano")
+        cam.put("images", {p.name: p for p in sorted(seed_dir.glob("*.jpg"))})
+        cam.app.create_pipelines(cam.spec)
+        cam.app.run("validate")
+        cam.app.run("detect")
+        outputs[budget] = {f.path: f.oid for f in cam.app.store.list_files("detect")}
+        assert (cache.hits, cache.misses) == ((7, 0) if budget else (0, 7))
+        cam.app.executor.close()
+    assert len(outputs[0]) == 7 and outputs[256 << 20] == outputs[0]

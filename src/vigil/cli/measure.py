@@ -103,7 +103,8 @@ def bench_command(
         "--workers", help="Worker counts to compare, e.g. 1,2 (default 1,<cpus>); the first is the headline.")]
     = None,
     latency: Annotated[int, typer.Option("--latency-samples", help="Single-frame commits timed.")] = 20,
-    annotate: Annotated[bool, typer.Option(help="Detect stage writes annotated JPEGs.")] = True,
+    annotate: Annotated[bool, typer.Option(
+        help="Detect stage also writes a boxed JPEG per frame (off in the bundled pipeline).")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Full camera-pipeline throughput and latency vs a bare decode + inference loop, in the same run."""
@@ -136,6 +137,8 @@ def print_bench(report: BenchReport, source: str) -> None:
     table.add_row("latency commit -> event p50 (ms)", _num(report.p50_ms, 1))
     table.add_row("latency commit -> event p95 (ms)", _num(report.p95_ms, 1))
     table.add_row("peak RSS (MiB)", f"{report.peak_rss_mib:.0f}")
+    hits, misses = report.frame_cache.get("hits", 0), report.frame_cache.get("misses", 0)
+    table.add_row("frames decoded once (detect reused validate's)", f"{hits} of {hits + misses}")
     out.print(table)
     stages = Table("workers", "threads/worker", "bare images/s", "pipeline images/s", "ratio",
                    *(f"{s} ms/img" for s in report.stages),

@@ -1,5 +1,8 @@
 """``detect`` stage: run an object detector over valid frames; one JSON (+ optional annotated JPEG) per frame.
 
+Frames come from the validate stage's decode when it ran in this process (:mod:`vigil.vision.framecache`),
+else they are decoded here; the pixels, and so the results, are the same either way.
+
 The model is a file in the ``model`` input (a cross with the model repo, as in the 2017 design), so a new model
 commit re-runs detection with provenance. Detectors are cached per model blob: loaded once per worker.
 Output ``/<camera>/<ts>.json``: camera identity, the source frame, the model (file, sha256, kind, thresholds)
@@ -8,7 +11,6 @@ and every object (label, COCO-80 id, TF label-map id, score, box).
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,9 +20,11 @@ from vigil.domain.coco import class_index
 from vigil.errors import ModelError
 from vigil.pipeline.transform import DatumContext, Outputs
 from vigil.stages.frames import FramePath
+from vigil.stages.records import encode_record
 from vigil.vision.detector import Detector, DetectorConfig, load_detector
 from vigil.vision.draw import annotate
-from vigil.vision.image import decode_image, encode_jpeg
+from vigil.vision.framecache import shared_frames
+from vigil.vision.image import encode_jpeg
 
 
 def _config(params: Mapping[str, Any]) -> DetectorConfig:
@@ -35,7 +39,7 @@ class DetectStage:
         self.images = str(params.get("images", "validate"))
         self.model = str(params.get("model", "model"))
         self.kind = params.get("kind")
-        self.annotate = bool(params.get("annotate", True))
+        self.annotate = bool(params.get("annotate", False))
         self.config = _config(params)
         self._detectors: dict[str, tuple[Detector, dict[str, Any]]] = {}
 
@@ -74,7 +78,8 @@ class DetectStage:
         for oid, indexes in by_model.items():
             detector, info = detectors[oid]
             frames = [(i, f) for i in indexes for f in datums[i].files(self.images)]
-            images = [decode_image(datums[i].read(f)) for i, f in frames]
+            cache = shared_frames()  # validate's decoded pixels when this process has them, else a decode
+            images = [cache.decoded(f.oid, lambda i=i, f=f: datums[i].read(f)) for i, f in frames]
             for (i, f), img, dets in zip(frames, images, detector.detect(images), strict=True):
                 frame = FramePath.parse(f.path)
                 out = results[i]
@@ -91,7 +96,7 @@ def _record(frame: FramePath, src: Any, shape: tuple[int, ...], model: dict[str,
         "source": {"path": src.path, "sha256": src.oid}, "width": int(shape[1]), "height": int(shape[0]),
         "model": model, "objects": objects,
     }
-    return json.dumps(doc, indent=1, sort_keys=True).encode()
+    return encode_record(doc)
 
 
 __all__ = ["DetectStage"]

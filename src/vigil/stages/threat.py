@@ -23,6 +23,7 @@ from vigil.domain.threat import FrameFacts, ThreatState, evaluate
 from vigil.errors import SpecError
 from vigil.pipeline.transform import DatumContext, Outputs
 from vigil.stages.frames import FramePath
+from vigil.stages.records import encode_record
 
 RULE_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -81,5 +82,5 @@ class ThreatStage:
             events, _ = evaluate(rules, facts, state, rules_version=version["sha256"])
             doc = {"camera": frame.camera, "tenant": facts.tenant, "device": facts.device, "ts": facts.ts,
                    "source": f.path, "rules": version, "events": [e.to_dict() for e in events]}
-            outputs[frame.path(".json")] = json.dumps(doc, indent=1, sort_keys=True, default=str).encode()
+            outputs[frame.path(".json")] = encode_record(doc)
         return outputs

@@ -2,17 +2,19 @@
 
 Valid frames are the SAME blob under a new path (no byte copy). Invalid files keep their name under
 ``/invalid/`` beside ``<name>.reasons.json`` listing every reason. Thresholds: ``params.config`` (see
-:class:`vigil.vision.quality.ValidationConfig`, including per-camera overrides).
+:class:`vigil.vision.quality.ValidationConfig`, including per-camera overrides). The pixels decoded to judge a
+valid frame are left in this process's frame cache for the detect stage (:mod:`vigil.vision.framecache`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vigil.pipeline.transform import Blob, DatumContext, Outputs
 from vigil.stages.frames import FORMAT_EXT, FramePath
+from vigil.stages.records import encode_record
+from vigil.vision.framecache import shared_frames
 from vigil.vision.quality import ValidationConfig, validate_image
 
 
@@ -36,9 +38,10 @@ class ValidateStage:
                 if result.valid and result.identity is not None and result.format in FORMAT_EXT:
                     frame = FramePath.of(result.identity)
                     outputs[frame.path(FORMAT_EXT[result.format], "/valid")] = Blob(f.oid, f.size)
+                    if result.frame is not None:
+                        shared_frames().put(f.oid, result.frame)
                 else:
                     outputs[f"/invalid{f.path}"] = Blob(f.oid, f.size)
                     report = {"path": f.path, "oid": f.oid, **result.to_dict()}
-                    outputs[f"/invalid{f.path}.reasons.json"] = json.dumps(report, indent=2, sort_keys=True,
-                                                                           default=str).encode()
+                    outputs[f"/invalid{f.path}.reasons.json"] = encode_record(report)
         return outputs

@@ -2,13 +2,14 @@
 
 :func:`validate_image` is a pure function of (bytes, name, config, sidecar). It never raises for bad input:
 every problem becomes a :class:`Reason`, and all applicable reasons are collected. The good path costs one
-decode: the header is read lazily first (format, size, decompression-bomb guard), then the pixels are decoded
-once (JPEGs at a reduced DCT scale via ``draft``) into a small grey image on which brightness, contrast and
-sharpness are measured.
+decode: the header is read lazily first with Pillow (format, size, EXIF, decompression-bomb guard), the file's
+structure is checked for truncation, then the pixels are decoded ONCE with :func:`vigil.vision.image.decode_image`
+(the decoder every stage uses). Brightness, contrast and sharpness are measured on a small grey copy, and the
+decoded frame is returned with the verdict so that the detector can reuse it instead of decoding again.
 
-Truncation is detected because Pillow refuses to finish a short file while
-``ImageFile.LOAD_TRUNCATED_IMAGES`` is false (its default); this module never sets that global and must not be
-used in a process that does.
+Truncation: libjpeg, under OpenCV, pads a short JPEG with grey and only warns, so truncation is found from the
+structure instead: a JPEG must end its image data with an EOI marker after the scan begins, a PNG must reach its
+IEND chunk, a WEBP its RIFF length. Anything a decoder cannot read at all is ``corrupt``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pydantic import (
 
 from vigil.domain.identity import Identity, merge_identity, parse_name, parse_sidecar
 from vigil.errors import SpecError
+from vigil.vision.image import BGRImage, ImageDecodeError, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class ValidationResult:
     width: int | None = None
     height: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # The decoded BGR pixels of a frame that could be measured (None otherwise): the detector reuses them.
+    frame: BGRImage | None = field(default=None, repr=False, compare=False)
 
     @property
     def codes(self) -> list[str]:
@@ -256,28 +260,55 @@ def _exif_datetime(im: Image.Image) -> datetime | None:
         return None
 
 
-def _to_luma(im: Image.Image) -> npt.NDArray[np.uint8]:
-    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
-        wide = np.asarray(im, dtype=np.float32)
-        scale = 255.0 / 65535.0 if im.mode.startswith("I;16") or float(wide.max(initial=0)) > 255 else 1.0
-        scaled: npt.NDArray[np.uint8] = np.clip(wide * scale, 0, 255).astype(np.uint8)
-        return scaled
-    grey: npt.NDArray[np.uint8] = np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.uint8)
-    return grey
-
-
-def _decode_luma(im: ImageFile.ImageFile, size: int) -> npt.NDArray[np.uint8]:
-    """Decode once into a grey image, longest side at most ``size``; raises on truncated or corrupt data."""
-    width, height = im.size
+def _luma(frame: BGRImage, size: int) -> npt.NDArray[np.uint8]:
+    """A grey copy of ``frame`` with its longest side at most ``size`` (area-averaged)."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    height, width = grey.shape
     scale = min(1.0, size / max(width, height))
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if im.format in ("JPEG", "MPO"):
-        im.draft("L", target)  # DCT-domain downscale: decodes 1/2..1/8 of the pixels
-    im.load()
-    grey = _to_luma(im)
-    if (grey.shape[1], grey.shape[0]) != target:
-        grey = np.asarray(cv2.resize(grey, target, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-    return grey
+    if target != (width, height):
+        grey = cv2.resize(grey, target, interpolation=cv2.INTER_AREA)
+    return np.asarray(grey, dtype=np.uint8)
+
+
+_JPEG_SOS, _JPEG_EOI = b"\xff\xda", b"\xff\xd9"
+_JPEG_BARE_MARKERS = {0x01, 0xD8, *range(0xD0, 0xD8)}  # markers without a length field
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Offset of the main image's first SOS marker, walking the header segments (so an EXIF thumbnail's own
+    markers are skipped); None when the file ends inside the header."""
+    i = 2
+    while i + 1 < len(data):
+        if data[i] != 0xFF:
+            return None if i + 4 > len(data) else i  # not a marker: let the decoder judge the bytes
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker in _JPEG_BARE_MARKERS:
+            i += 2
+        elif marker == _JPEG_SOS[1]:
+            return i
+        else:
+            if i + 4 > len(data):
+                return None
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
+
+
+def _ends_early(data: bytes, fmt: str) -> str | None:
+    """Why the file stops before its image data does (structure only, nothing decoded), else None."""
+    if fmt == "JPEG":
+        scan = _jpeg_scan_start(data)
+        if scan is None:
+            return "the file ends inside the JPEG header"
+        if data.rfind(_JPEG_EOI) < scan:
+            return "no JPEG end-of-image marker after the image data"
+    elif fmt == "PNG" and data.rfind(b"IEND") < 0:
+        return "the PNG stops before its IEND chunk"
+    elif fmt == "WEBP" and _riff_short(data):
+        return "WEBP data ends before its declared length"
+    return None
 
 
 def _decode_reason(exc: Exception, what: str = "image data cannot be decoded") -> Reason:
@@ -370,6 +401,7 @@ def validate_image(
     cfg = config.for_device(state.device) if state.device else config
     reasons = list(state.reasons)
     fmt = width = height = None
+    frame: BGRImage | None = None
     metrics: dict[str, float] = {"file_bytes": float(len(data))}
     im: ImageFile.ImageFile | None = None
     if not data:
@@ -388,22 +420,26 @@ def validate_image(
             allowed = ", ".join(cfg.allowed_formats)
             reasons.append(Reason("format", f"{fmt} is not allowed (allowed: {allowed})"))
         elif not any(r.code in ("bomb", "too_large") for r in size_reasons):
-            reasons += _check_pixels(im, cfg, metrics, skip_stats=bool(size_reasons))
+            pixel_reasons, frame = _check_pixels(data, fmt, cfg, metrics, skip_stats=bool(size_reasons))
+            reasons += pixel_reasons
     identity, id_reasons = _resolve_identity(state, im, cfg, name)
     reasons = id_reasons + reasons
-    return ValidationResult(name, not reasons, reasons, identity, fmt, width, height, metrics)
+    return ValidationResult(name, not reasons, reasons, identity, fmt, width, height, metrics, frame)
 
 
 def _check_pixels(
-    im: ImageFile.ImageFile, cfg: ValidationConfig, metrics: dict[str, float], skip_stats: bool
-) -> list[Reason]:
-    """Decode (catching every decoder failure) and, unless the image is too small to judge, measure it."""
+    data: bytes, fmt: str, cfg: ValidationConfig, metrics: dict[str, float], skip_stats: bool
+) -> tuple[list[Reason], BGRImage | None]:
+    """Check the structure, decode once, and (unless the image is too small to judge) measure it.
+    Returns the reasons and the decoded frame (None when it could not be decoded or measured)."""
+    short = _ends_early(data, fmt)
+    if short is not None:
+        return [Reason("truncated", f"image data ends early: {short}")], None
     try:
-        with _pillow_warnings():
-            grey = _decode_luma(im, cfg.analysis_size)
-    except Exception as exc:  # untrusted bytes: a decoder failure is a verdict, not a crash
-        return [_decode_reason(exc)]
+        frame = decode_image(data)
+    except ImageDecodeError as exc:  # untrusted bytes: a decoder failure is a verdict, not a crash
+        return [Reason("corrupt", f"image data cannot be decoded: {exc}")], None
     if skip_stats:
-        return []
-    metrics.update(_measure(grey))
-    return _quality_reasons(metrics, cfg)
+        return [], None
+    metrics.update(_measure(_luma(frame, cfg.analysis_size)))
+    return _quality_reasons(metrics, cfg), frame
