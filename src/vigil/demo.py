@@ -37,6 +37,7 @@ class DemoSummary:
     threats_per_camera: dict[str, int] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     report_files: list[Path] = field(default_factory=list)
+    evidence_files: list[Path] = field(default_factory=list)
 
 
 def prepare_workspace(folder: Path, fresh: bool) -> App:
@@ -66,6 +67,25 @@ def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = 
     return summary
 
 
+def write_evidence(app: App, threat: dict[str, Any], folder: Path) -> Path:
+    """The frame behind a threat record with the objects of its events boxed, as ``folder/<camera>/<ts>.jpg``.
+
+    Boxes are drawn here, where a person looks at them, from the records: the pipeline itself stores no
+    annotated copy of each frame.
+    """
+    from vigil.domain.detections import Detections
+    from vigil.vision.draw import annotate
+    from vigil.vision.image import decode_image, encode_jpeg
+
+    detect = json.loads(app.store.read_bytes("detect", None, threat["source"]))
+    frame = decode_image(app.store.read_bytes("validate", None, detect["source"]["path"]))
+    objects = {json.dumps(o, sort_keys=True): o for e in threat["events"] for o in e["objects"]}
+    dest = folder / threat["camera"] / f"{threat['ts']}.jpg"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(encode_jpeg(annotate(frame, Detections.from_records(list(objects.values()))), 90))
+    return dest
+
+
 def collect(app: App, summary: DemoSummary) -> None:
     """Read the pipeline outputs back into the summary, and export the report files to ``<ws>/report``."""
     store = app.store
@@ -84,6 +104,8 @@ def collect(app: App, summary: DemoSummary) -> None:
         summary.threats_per_camera[doc["camera"]] = summary.threats_per_camera.get(doc["camera"], 0) + len(
             doc["events"])
         summary.events.extend(doc["events"])
+        if doc["events"]:
+            summary.evidence_files.append(write_evidence(app, doc, summary.workspace / "evidence"))
     out = summary.workspace / "report"
     out.mkdir(exist_ok=True)
     for f in store.list_files("report"):

@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.console import MISSING, VIGIL
@@ -39,3 +41,14 @@ def test_demo_on_the_seed_stills(tmp_path: Path) -> None:
     assert "6 event(s)" in out
     reports = [line.strip() for line in out.split("report:", 1)[1].splitlines()[1:] if line.startswith("  ")]
     assert reports and all(Path(p).is_file() for p in reports), out
+    # one evidence picture per frame with events (dev1 3, dev3 1, dev4 2), full size, boxes drawn on it
+    evidence = sorted((tmp_path / "demo" / "evidence").rglob("*.jpg"))
+    assert [p.relative_to(tmp_path / "demo" / "evidence").as_posix() for p in evidence] == [
+        "dev1/1511891098.jpg", "dev1/1511891155.jpg", "dev1/1511891255.jpg", "dev3/1511891385.jpg",
+        "dev4/1511891463.jpg", "dev4/1511891512.jpg"], out
+    for p in evidence:
+        camera, ts = p.parent.name, p.stem
+        drawn = cv2.imread(str(p))
+        plain = cv2.imread(str(next(Path(SHARED / "data" / "seed").glob(f"{camera}_{ts}.jpg"))))
+        assert drawn.shape == plain.shape
+        assert np.abs(drawn.astype(int) - plain.astype(int)).max() > 100, f"{p}: no box drawn"

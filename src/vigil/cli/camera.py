@@ -44,6 +44,10 @@ def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)cr
     for camera, n in sorted(summary.threats_per_camera.items()):
         table.add_row(camera, str(n))
     out.print(table)
+    if summary.evidence_files:
+        out.print(f"evidence (frames with events, their objects boxed): {summary.evidence_files[0].parent.parent}/")
+        for path in summary.evidence_files:
+            out.print(f"  {path.relative_to(summary.evidence_files[0].parent.parent)}")
     out.print("[bold]report[/]:")
     for path in summary.report_files:
         out.print(f"  {path}")
