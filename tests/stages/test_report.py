@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from PIL import Image
 
 from vigil.errors import SpecError
@@ -24,9 +27,11 @@ from vigil.stages.report import (
     ReportStage,
     chart_width,
     daily_report_csv,
+    daily_report_figure,
     daily_report_json,
     daily_report_png,
     summarise,
+    threats_per_device_figure,
     threats_per_device_png,
 )
 
@@ -134,6 +139,8 @@ def test_pngs_are_valid_of_the_expected_size_and_byte_identical(frames: list[dic
     for render, n_bars in ((threats_per_device_png, len(data.per_device)), (daily_report_png, days)):
         first = render(data)
         assert png_size(first) == expected_size(n_bars)
+        with Image.open(io.BytesIO(first)) as img:
+            assert set(img.info) <= {"dpi"}, f"metadata in {render.__name__}: {img.info}"  # no Software, no time
         assert render(summarise(list(reversed(frames)))) == first, f"{render.__name__} is not deterministic"
 
 
@@ -151,6 +158,56 @@ def test_150_devices_render() -> None:
     assert len(data.per_device) == 150
     assert png_size(threats_per_device_png(data)) == expected_size(150)
     assert png_size(daily_report_png(data)) == expected_size(len({d for d, _ in data.per_day_device}))
+
+
+LONG = "tenant-with-a-long-name/camera-entrance-north-"  # 47 characters with the number
+
+
+def drawn_texts(fig: Figure) -> dict[str, Bbox]:
+    """Draw ``fig``; the pixel extent of every text it drew (tick labels of ticks outside the view are not)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    hidden = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            hidden |= {id(t.label1) for t in axis.get_major_ticks() if not lo - 1e-9 <= t.get_loc() <= hi + 1e-9}
+    return {f"{i}:{t.get_text()!r}": t.get_window_extent(renderer)
+            for i, t in enumerate(fig.findobj(Text))
+            if t.get_visible() and t.get_text() and id(t) not in hidden}
+
+
+def layout_faults(fig: Figure) -> list[str]:
+    """What is wrong with ``fig``'s layout: texts that leave the figure, axis labels on their tick labels, the
+    subtitle on the suptitle, a legend over the bars."""
+    faults = [f"{name} {box.bounds} outside {fig.bbox.bounds}" for name, box in drawn_texts(fig).items()
+              if box.x0 < 0 or box.y0 < 0 or box.x1 > fig.bbox.width or box.y1 > fig.bbox.height]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    (ax,) = fig.axes
+    xticks = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+    yticks = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
+    xlabel, ylabel = ax.xaxis.label.get_window_extent(renderer), ax.yaxis.label.get_window_extent(renderer)
+    faults += [f"xlabel over x tick label {b.bounds}" for b in xticks if xlabel.y1 > b.y0]
+    faults += [f"ylabel over y tick label {b.bounds}" for b in yticks if ylabel.x1 > b.x0]
+    suptitle = next(t for t in fig.texts if t.get_text()).get_window_extent(renderer)
+    if ax.title.get_window_extent(renderer).y1 > suptitle.y0:
+        faults.append("subtitle over the suptitle")
+    if (legend := ax.get_legend()) and legend.get_window_extent(renderer).x0 < ax.get_window_extent(renderer).x1:
+        faults.append("legend over the axes")
+    return faults
+
+
+@pytest.mark.parametrize("frames", [
+    [],
+    SEEDISH,
+    [frame(f"{LONG}{i:03d}", DAY1 + i * 3600, *[event("person")] * (i % 5)) for i in range(150)],
+    [frame(f"{LONG}{i:03d}", DAY1, event("car")) for i in range(6)],  # few long names: rotated at 10 pt
+    [frame("d", DAY1 + (i % 9) * 86400, event(f"object-class-{i:02d}")) for i in range(45)],  # 3 legend columns
+], ids=["empty", "seed", "150-long-devices", "6-long-devices", "45-classes"])
+def test_nothing_is_clipped_or_overlapping(frames: list[dict[str, Any]]) -> None:
+    data = summarise(frames, "America/Argentina/Buenos_Aires", [f"/bad/{i}.json" for i in range(20)])
+    for build in (threats_per_device_figure, daily_report_figure):
+        assert layout_faults(build(data)) == [], build.__name__
 
 
 class FakeDatum:
