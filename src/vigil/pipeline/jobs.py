@@ -33,8 +33,9 @@ from vigil.store.store import Store, chunks
 log = logging.getLogger(__name__)
 
 CREATED, RUNNING, SUCCESS, FAILURE, KILLED, EMPTY = "CREATED", "RUNNING", "SUCCESS", "FAILURE", "KILLED", "EMPTY"
-STAGE_EVERY = 64  # staged results are flushed to the database every this many datums ...
-STAGE_SECONDS = 0.5  # ... or this often, so that a crash loses at most this much work of slow datums
+# Finished results are staged in the database this often, so that a crash loses at most this much work. A job
+# shorter than that stages nothing: its results go straight into the output commit's transaction.
+STAGE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -127,18 +128,22 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
         done += 1
         if progress:
             progress(spec.name, done, len(plan.todo))
-        if len(buffer) >= STAGE_EVERY or time.monotonic() - flushed >= STAGE_SECONDS:
+        if time.monotonic() - flushed >= STAGE_SECONDS:
             _stage(store, spec.name, job_id, buffer, by_id)
             buffer, flushed = [], time.monotonic()
-    _stage(store, spec.name, job_id, buffer, by_id)
     failed = [r for r in results.values() if r.state == "FAILED"]
     counts = {"n_total": plan.n_total, "n_processed": len(tasks), "n_skipped": plan.n_skipped,
               "n_recovered": len(recovered), "n_failed": len(failed), "n_removed": len(plan.removed)}
     if failed:
+        _stage(store, spec.name, job_id, buffer, by_id)  # the successes are kept for the retry
         first = failed[0]
         reason = f"{len(failed)} datum(s) failed; first {first.datum_id[:12]}: {first.error}"
         return _finish(store, job_id, FAILURE, reason, start, **counts)
-    return _commit(store, spec, job_id, plan, results, start, counts)
+    try:
+        return _commit(store, spec, job_id, plan, results, start, counts, buffer, by_id)
+    except PipelineError:  # e.g. two datums write one path: keep the records that `vigil datum list` shows
+        _stage(store, spec.name, job_id, buffer, by_id)
+        raise
 
 
 def _workers(spec: PipelineSpec) -> int:
@@ -156,10 +161,17 @@ def _stage(store: Store, pipeline: str, job_id: str, results: Iterable[DatumResu
         return
     store.objects.sync()  # a staged result is reused after a crash: its blobs must be on disk first
     with transaction(store.engine, write=True) as conn:
+        _stage_rows(conn, pipeline, job_id, rows, datums)
+
+
+def _stage_rows(conn: Connection, pipeline: str, job_id: str, rows: list[DatumResult],
+                datums: dict[str, Datum]) -> None:
+    if rows:
         d = t.datums.c
         # Any earlier record goes, committed ones too: with reprocess_spec every_job a committed datum is rerun
         # (its outputs and units stay in place until the job's output commit replaces them).
-        conn.execute(delete(t.datums).where(d.pipeline == pipeline, d.datum_id.in_([r.datum_id for r in rows])))
+        for part in chunks([r.datum_id for r in rows]):
+            conn.execute(delete(t.datums).where(d.pipeline == pipeline, d.datum_id.in_(part)))
         conn.execute(insert(t.datums), [{
             "pipeline": pipeline, "datum_id": r.datum_id, "job_id": job_id, "state": r.state, "committed": False,
             "attempts": r.attempts, "seconds": r.seconds, "error": r.error, "log": r.log,
@@ -195,12 +207,14 @@ def _mark_recovered(store: Store, pipeline: str, job_id: str, ids: list[str]) ->
 
 
 def _commit(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, results: dict[str, DatumResult],
-            start: float, counts: dict[str, int]) -> JobInfo:
-    """Publish the output commit and the committed datum records in one transaction."""
+            start: float, counts: dict[str, int], unstaged: list[DatumResult], datums: dict[str, Datum]) -> JobInfo:
+    """Publish the output commit and the committed datum records (``unstaged`` ones written here) in one
+    transaction."""
     new_outputs = {p: (r.datum_id, oid, size) for r in results.values() for p, (oid, size) in r.outputs.items()}
     _check_collisions(results)
     store.objects.sync()  # outside the write lock; publish() then finds nothing left to flush
     with transaction(store.engine, write=True) as conn:
+        _stage_rows(conn, spec.name, job_id, unstaged, datums)
         o = t.datum_outputs.c
         replaced = sorted(set(plan.removed) | set(results))
         old_paths: set[str] = set()
