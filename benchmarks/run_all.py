@@ -1,8 +1,9 @@
 """Regenerate benchmarks/README.md's figures: `python benchmarks/run_all.py` (or `make bench`).
 
 Runs every benchmarks/bench_*.py that exists (their stdout is kept verbatim), `vigil bench` on the
-pets2009_s2l1 images (annotate off as bundled, then on), and `vigil eval` on each eval set, then rewrites the block between
-the RESULTS markers of README.md. Needs ../shared (data and models); VIGIL_MIRROR defaults to ../shared/models.
+pets2009_s2l1 images (annotate off as bundled, then on), and `vigil eval` on each eval set, then rewrites
+the block between the RESULTS markers of README.md. Needs ../shared (data and models); VIGIL_MIRROR
+defaults to ../shared/models.
 """
 
 from __future__ import annotations
