@@ -14,6 +14,7 @@ ratio pipeline/bare is meaningful on a noisy shared machine.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import resource
@@ -166,32 +167,16 @@ def camera_specs_path() -> Path:
     return Path(str(resources.files("vigil") / "data" / "camera-pipelines.yaml"))
 
 
-def _stage_available(name: str) -> bool:
-    from vigil.stages.registry import stage_factory
-
-    try:
-        stage_factory(name)
-    except Exception:  # a stage module still missing from this build
-        return False
-    return True
-
-
 def write_specs(dest: Path, *, workers: int, threads: int, annotate: bool, batch_size: int) -> list[str]:
     """The bundled camera specs with bench settings (parallelism, detector threads, annotate); returns the
-    pipeline names kept. A stage this build lacks (``report`` while it is being written) is left out."""
+    pipeline names."""
     docs = [d for d in yaml.safe_load_all(camera_specs_path().read_text(encoding="utf-8")) if d]
-    kept = []
     for doc in docs:
-        stage = doc.get("transform", {}).get("stage")
-        if stage and not _stage_available(stage):
-            log.warning("bench: stage %s is not available; pipeline %s left out", stage, doc["pipeline"]["name"])
-            continue
         doc["parallelism_spec"] = {"constant": workers}
-        if stage == "detect":
+        if doc.get("transform", {}).get("stage") == "detect":
             doc["transform"]["params"].update(threads=threads, annotate=annotate, batch_size=batch_size)
-        kept.append(doc)
-    dest.write_text(yaml.safe_dump_all(kept, sort_keys=False), encoding="utf-8")
-    return [d["pipeline"]["name"] for d in kept]
+    dest.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    return [d["pipeline"]["name"] for d in docs]
 
 
 # ------------------------------------------------------------------------------------------------- runners
@@ -279,6 +264,26 @@ def _check_jobs(jobs: Sequence[JobInfo]) -> None:
         raise UsageError(f"bench pipeline {bad[0].pipeline} ended {bad[0].state}: {bad[0].reason}")
 
 
+def _alternate(bare_detectors: Sequence[Any], bench: PipelineBench, files: Sequence[Path], rounds: int,
+               batch_size: int, threads: int, tick: Callable[[str], None]) -> tuple[WorkerResult, list[float]]:
+    """``rounds`` of bare loop then pipeline, one worker layout; (medians as a WorkerResult, bare runs)."""
+    n = len(bare_detectors)
+    pipe_runs: list[float] = []
+    bare_runs: list[float] = []
+    stage_runs: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        bare_runs.append(len(files) / bare_loop(bare_detectors, files, batch_size))
+        tick(f"bare loop ({n} worker run)")
+        seconds, jobs = bench.throughput(files)
+        pipe_runs.append(len(files) / seconds)
+        for j in jobs:
+            stage_runs.setdefault(j.pipeline, []).append(j.seconds * 1000 / len(files))
+        tick(f"pipeline, {n} worker(s)")
+    bare_med, pipe_med = statistics.median(bare_runs), statistics.median(pipe_runs)
+    stage_ms = {k: statistics.median(v) for k, v in stage_runs.items()}
+    return WorkerResult(n, threads, bare_med, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms), bare_runs
+
+
 def run_bench(
     files: Sequence[Path],
     *,
@@ -307,7 +312,7 @@ def run_bench(
     notes: list[str] = []
     tick = progress or (lambda phase, done, total: None)
     total_steps = len(counts) * rounds * 2 + 1
-    step = 0
+    steps = itertools.count(1)
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-", dir=tmp))
     try:
         results: list[WorkerResult] = []
@@ -324,35 +329,19 @@ def run_bench(
             stages = write_specs(specs, workers=n, threads=per_thread, annotate=annotate, batch_size=batch_size)
             bench = PipelineBench(root / f"w{n}", model_path, specs, LocalExecutor(max_workers=n))
             bench.throughput(files[: max(batch_size * n, 2)])  # warm-up: loads models into the workers
-            pipe_runs: list[float] = []
-            bare_runs: list[float] = []
-            stage_runs: dict[str, list[float]] = {}
-            for _ in range(rounds):
-                bare_runs.append(len(files) / bare_loop(bare_detectors, files, batch_size))
-                step += 1
-                tick(f"bare loop ({n} worker run)", step, total_steps)
-                seconds, jobs = bench.throughput(files)
-                pipe_runs.append(len(files) / seconds)
-                for j in jobs:
-                    stage_runs.setdefault(j.pipeline, []).append(j.seconds * 1000 / len(files))
-                step += 1
-                tick(f"pipeline, {n} worker(s)", step, total_steps)
+            result, bare_runs = _alternate(bare_detectors, bench, files, rounds, batch_size, per_thread,
+                                           lambda phase: tick(phase, next(steps), total_steps))
             bare_all.extend(bare_runs)
-            bare_med, pipe_med = statistics.median(bare_runs), statistics.median(pipe_runs)
-            stage_ms = {k: statistics.median(v) for k, v in stage_runs.items()}
-            results.append(WorkerResult(n, per_thread, bare_med, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms))
+            results.append(result)
             if wi == 0:
                 frame_cache = dict(bench.frame_cache)
             if wi == 0 and latency_samples > 0:
                 chain = [s for s in ("validate", "detect", "threat") if s in stages]
                 latency = bench.latency(files, latency_samples, chain)
             shutil.rmtree(root / f"w{n}", ignore_errors=True)
-        step += 1
-        tick("done", step, total_steps)
+        tick("done", next(steps), total_steps)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    if "report" not in stages:
-        notes.append("the report stage is not installed in this build: pipelines validate, detect, threat only")
     if annotate:
         notes.append("detect stage run with annotate=true (a boxed JPEG per frame; the bundled pipeline has it off)")
     head = results[0]

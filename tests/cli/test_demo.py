@@ -13,12 +13,9 @@ import pytest
 
 from tests.console import MISSING, VIGIL
 from tests.shared_data import SHARED, require
-from tests.stages.conftest import REPORT_STAGE
 
 
 @pytest.mark.skipif(MISSING, reason="the `vigil` console script is not installed")
-@pytest.mark.xfail(not REPORT_STAGE, strict=True,
-                   reason="src/vigil/stages/report.py is not written yet; the demo creates all four pipelines")
 def test_demo_on_the_seed_stills(tmp_path: Path) -> None:
     mirror = f"{require(SHARED / 'models')}:{require(SHARED / 'data' / 'seed')}"
     env = {k: v for k, v in os.environ.items() if k != "VIGIL_WORKSPACE"}

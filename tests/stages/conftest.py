@@ -6,7 +6,6 @@ reason where that folder is absent, and fail in CI (CI=true), where it must be p
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -29,7 +28,6 @@ SEED_VALID = (  # the seven well-named stills (blah.jpg is the eighth, rejected 
     "dev1_1511891098.jpg", "dev1_1511891155.jpg", "dev1_1511891255.jpg", "dev2_1511891326.jpg",
     "dev3_1511891385.jpg", "dev4_1511891463.jpg", "dev4_1511891512.jpg",
 )
-REPORT_STAGE = importlib.util.find_spec("vigil.stages.report") is not None
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +49,7 @@ def camera_spec(dest: Path, stages: tuple[str, ...] | None = None) -> Path:
     """The bundled camera-pipelines.yaml restricted to ``stages`` (default: every stage that exists)."""
     docs = camera_specs_path().read_text().split("\n---\n")
     names = [d.split("pipeline: {name: ", 1)[1].split("}", 1)[0] for d in docs]
-    wanted = stages or tuple(n for n in names if n != "report" or REPORT_STAGE)
+    wanted = stages or tuple(names)
     dest.write_text("\n---\n".join(d for d, n in zip(docs, names, strict=True) if n in wanted))
     return dest
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.stages.conftest import REPORT_STAGE, Camera
+from tests.stages.conftest import Camera
 
-DOWNSTREAM_OF_RULES = {"threat", "report"} if REPORT_STAGE else {"threat"}
+DOWNSTREAM_OF_RULES = {"threat", "report"}
 
 
 def test_nothing_new_runs_nothing(seeded: Camera) -> None:
@@ -25,14 +25,13 @@ def test_rules_commit_reruns_only_threat(seeded: Camera) -> None:
 def test_one_new_image_runs_one_datum_per_stage(seeded: Camera, seed_dir: Path) -> None:
     seeded.put("images", {"dev5_1511899999.jpg": seed_dir / "dev3_1511891385.jpg"})
     jobs = seeded.run()
-    assert set(jobs) >= {"validate", "detect", "threat"}
+    assert set(jobs) == {"validate", "detect", "threat", "report"}
     for name in ("validate", "detect", "threat"):
         job = jobs[name]
         assert job.n_processed == 1, f"{name}: {job}"
         assert job.n_total == job.n_processed + job.n_skipped, job
     assert (jobs["validate"].n_total, jobs["detect"].n_total, jobs["threat"].n_total) == (9, 8, 8)
-    if REPORT_STAGE:
-        assert jobs["report"].n_processed == 1  # one datum: the whole threat repo
+    assert jobs["report"].n_processed == 1  # one datum: the whole threat repo
     assert seeded.labels()["/dev5/1511899999.json"].count("person") >= 1
     assert seeded.events()["/dev5/1511899999.json"], "a person and a car: a threat under rule.json"
 
