@@ -1,15 +1,21 @@
 """``vigil bench``: end-to-end camera-pipeline throughput and latency against a bare decode + inference loop.
 
-Both sides run in the same process, alternately (bare, pipeline, bare, pipeline, ...), over the same files
-with the same model and detector settings; medians are reported, so machine noise hits both alike and the
-ratio pipeline/bare is meaningful on a noisy shared machine.
+Three measurements run in the same process, alternately (bare, framework, pipeline, bare, ...), over the same
+files with the same model and detector settings; medians are reported, so machine noise hits all alike and the
+ratios are meaningful on a noisy shared machine.
 
 * bare: read bytes, ``decode_image``, ``detector.detect`` in chunks of the detect stage's batch size.
-* pipeline: a fresh temporary workspace per round with the camera pipelines (validate, detect, threat, and
-  report when that stage is installed); all frames committed at once under identity names
-  ``<camera>_<ts>.jpg``; throughput = frames / wall time of ``App.run()``. Workers are warm (a warm-up run
-  loads the model first; the executor is shared between rounds, as in a long-running worker).
-* latency: after that, ONE frame at a time: put + run validate, detect, threat; time to the threat commit.
+* framework: the SAME work as the bare loop done by Vigil: the bundled detect stage as a one-pipeline DAG over
+  the images repo (it decodes, infers and writes a record per frame), with everything the framework adds
+  (planning, datum hashing, blob and record writes, staging, the output commit with provenance). Its ratio to
+  the bare loop is what the framework costs (DESIGN.md's budget: overhead per datum <= 1 ms, >= 90%).
+* pipeline: the full camera DAG (validate, detect, threat, report), which also does work the bare loop does
+  not (quality statistics, threat rules, the report's charts). All frames are committed at once under identity
+  names ``<camera>_<ts>.jpg``; throughput = frames / wall time of ``App.run()``.
+  Each round of the two pipelines is a fresh temporary workspace on warm workers (a warm-up run loads the
+  model first; the executor is shared between rounds, as in a long-running worker).
+* latency: after that, ONE frame at a time through the camera DAG: put + run validate, detect, threat; time to
+  the threat commit.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import queue
 import resource
 import shutil
 import statistics
@@ -58,10 +65,14 @@ class WorkerResult:
     ratio: float
     runs_ips: list[float]
     stage_ms: dict[str, float]
+    framework_ips: float
+    framework_ratio: float
 
     def to_dict(self) -> dict[str, Any]:
         return {"workers": self.workers, "threads_per_worker": self.threads,
                 "bare_images_per_s": round(self.bare_ips, 2),
+                "framework_images_per_s": round(self.framework_ips, 2),
+                "framework_ratio": round(self.framework_ratio, 3),
                 "pipeline_images_per_s": round(self.pipeline_ips, 2), "ratio": round(self.ratio, 3),
                 "runs_images_per_s": [round(v, 2) for v in self.runs_ips],
                 "stage_ms_per_image": {k: round(v, 3) for k, v in self.stage_ms.items()}}
@@ -86,6 +97,14 @@ class BenchReport:
     frame_cache: dict[str, int] = field(default_factory=dict)  # detect's hits/misses of the last round
 
     @property
+    def framework_ips(self) -> float:
+        return self.workers[0].framework_ips
+
+    @property
+    def framework_ratio(self) -> float:
+        return self.workers[0].framework_ratio
+
+    @property
     def p50_ms(self) -> float:
         return _percentile(self.latency_ms, 50)
 
@@ -99,6 +118,7 @@ class BenchReport:
             "stages": self.stages,
             "bare_images_per_s": round(self.bare_ips, 2),
             "bare_runs_images_per_s": [round(v, 2) for v in self.bare_runs_ips],
+            "framework_images_per_s": round(self.framework_ips, 2), "framework_ratio": round(self.framework_ratio, 3),
             "pipeline_images_per_s": round(self.pipeline_ips, 2), "ratio": round(self.ratio, 3),
             "latency_ms": {"p50": round(self.p50_ms, 2), "p95": round(self.p95_ms, 2), "n": len(self.latency_ms),
                            "samples": [round(v, 2) for v in self.latency_ms]},
@@ -179,30 +199,55 @@ def write_specs(dest: Path, *, workers: int, threads: int, annotate: bool, batch
     return [d["pipeline"]["name"] for d in docs]
 
 
+def write_framework_spec(dest: Path, *, workers: int, threads: int, annotate: bool, batch_size: int) -> None:
+    """The bundled detect pipeline with the bench settings, reading the images repo directly
+    (``/<camera>/<ts>.jpg``) instead of validate's output: the bare loop's work (decode + inference) done as a
+    Vigil pipeline."""
+    write_specs(dest, workers=workers, threads=threads, annotate=annotate, batch_size=batch_size)
+    detect = next(d for d in yaml.safe_load_all(dest.read_text(encoding="utf-8"))
+                  if d and d.get("transform", {}).get("stage") == "detect")
+    for part in detect["input"]["cross"]:
+        if part["pfs"]["repo"] == detect["transform"]["params"]["images"]:
+            part["pfs"].update(repo="images", glob="/*/*")
+    detect["transform"]["params"]["images"] = "images"
+    dest.write_text(yaml.safe_dump(detect, sort_keys=False), encoding="utf-8")
+
+
 # ------------------------------------------------------------------------------------------------- runners
 def bare_loop(detectors: Sequence[Any], files: Sequence[Path], batch_size: int) -> float:
-    """Seconds to read, decode and detect every file in chunks of ``batch_size``, the chunks shared out over
-    one thread per detector (the bare model's own best use of N workers: same layout as the pipeline's)."""
-    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+    """Seconds to read, decode and detect every file in chunks of ``batch_size``, one thread per detector
+    taking the next chunk as it gets free (the bare model's own best use of N workers, balanced as the
+    pipeline's executor is)."""
+    chunks: queue.SimpleQueue[Sequence[Path]] = queue.SimpleQueue()
+    for i in range(0, len(files), batch_size):
+        chunks.put(files[i:i + batch_size])
+
+    def work(detector: Any) -> None:
+        while True:
+            try:
+                chunk = chunks.get_nowait()
+            except queue.Empty:
+                return
+            detector.detect([decode_image(f.read_bytes()) for f in chunk])
+
     start = time.perf_counter()
     if len(detectors) == 1:
-        for chunk in chunks:
-            detectors[0].detect([decode_image(f.read_bytes()) for f in chunk])
+        work(detectors[0])
     else:
-        def work(k: int) -> None:
-            for chunk in chunks[k::len(detectors)]:
-                detectors[k].detect([decode_image(f.read_bytes()) for f in chunk])
-
         with ThreadPoolExecutor(len(detectors)) as pool:
-            list(pool.map(work, range(len(detectors))))
+            list(pool.map(work, detectors))
     return time.perf_counter() - start
 
 
 class PipelineBench:
     """Fresh workspaces on one warm executor: one per throughput round, then single-frame latency."""
 
-    def __init__(self, root: Path, model: Path, specs: Path, executor: LocalExecutor) -> None:
+    def __init__(self, root: Path, model: Path, specs: Path, executor: LocalExecutor, *,
+                 folders: bool = False) -> None:
+        """``folders``: commit frames as ``/<camera>/<ts>.jpg`` (what detect reads) instead of the identity
+        names ``/<camera>_<ts>.jpg`` that cameras upload and validate routes."""
         self.root, self.model, self.specs, self.executor = root, model, specs, executor
+        self.sep = "/" if folders else "_"
         self.count = 0
         self.next_ts = TS0
         self.frame_cache: dict[str, int] = {}
@@ -222,7 +267,7 @@ class PipelineBench:
     def commit(self, app: App, files: Sequence[Path]) -> None:
         with app.store.begin_commit("images", description=f"{len(files)} bench frames") as c:
             for f in files:
-                c.put_file(f"/{CAMERA}_{self.next_ts}.jpg", f)
+                c.put_file(f"/{CAMERA}{self.sep}{self.next_ts}.jpg", f)
                 self.next_ts += 1
 
     def throughput(self, files: Sequence[Path]) -> tuple[float, list[JobInfo]]:
@@ -246,7 +291,7 @@ class PipelineBench:
         samples = []
         for i in range(n):
             f = files[i % len(files)]
-            name = f"/{CAMERA}_{self.next_ts}.jpg"
+            name = f"/{CAMERA}{self.sep}{self.next_ts}.jpg"
             self.next_ts += 1
             start = time.perf_counter()
             with app.store.begin_commit("images", description="one frame") as c:
@@ -264,24 +309,31 @@ def _check_jobs(jobs: Sequence[JobInfo]) -> None:
         raise UsageError(f"bench pipeline {bad[0].pipeline} ended {bad[0].state}: {bad[0].reason}")
 
 
-def _alternate(bare_detectors: Sequence[Any], bench: PipelineBench, files: Sequence[Path], rounds: int,
-               batch_size: int, threads: int, tick: Callable[[str], None]) -> tuple[WorkerResult, list[float]]:
-    """``rounds`` of bare loop then pipeline, one worker layout; (medians as a WorkerResult, bare runs)."""
+def _alternate(bare_detectors: Sequence[Any], framework: PipelineBench, bench: PipelineBench,
+               files: Sequence[Path], rounds: int, batch_size: int, threads: int,
+               tick: Callable[[str], None]) -> tuple[WorkerResult, list[float]]:
+    """``rounds`` of bare loop, framework pipeline, camera pipeline, one worker layout; (medians as a
+    WorkerResult, bare runs)."""
     n = len(bare_detectors)
     pipe_runs: list[float] = []
     bare_runs: list[float] = []
+    framework_runs: list[float] = []
     stage_runs: dict[str, list[float]] = {}
     for _ in range(rounds):
         bare_runs.append(len(files) / bare_loop(bare_detectors, files, batch_size))
         tick(f"bare loop ({n} worker run)")
+        framework_runs.append(len(files) / framework.throughput(files)[0])
+        tick(f"detect as a pipeline, {n} worker(s)")
         seconds, jobs = bench.throughput(files)
         pipe_runs.append(len(files) / seconds)
         for j in jobs:
             stage_runs.setdefault(j.pipeline, []).append(j.seconds * 1000 / len(files))
-        tick(f"pipeline, {n} worker(s)")
+        tick(f"camera pipeline, {n} worker(s)")
     bare_med, pipe_med = statistics.median(bare_runs), statistics.median(pipe_runs)
+    framework_med = statistics.median(framework_runs)
     stage_ms = {k: statistics.median(v) for k, v in stage_runs.items()}
-    return WorkerResult(n, threads, bare_med, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms), bare_runs
+    return WorkerResult(n, threads, bare_med, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms,
+                        framework_med, framework_med / bare_med), bare_runs
 
 
 def run_bench(
@@ -297,7 +349,8 @@ def run_bench(
     progress: Progress | None = None,
     tmp: Path | None = None,
 ) -> BenchReport:
-    """Measure bare vs pipeline throughput (alternating, ``rounds`` each, medians), latency and stage times.
+    """Measure bare vs framework vs camera pipeline throughput (alternating, ``rounds`` each, medians), latency
+    and stage times.
 
     ``workers``: worker counts to compare (default ``[cpu_count, 1]``); the first is the headline. With N
     workers each detector gets ``max(1, threads // N)`` onnxruntime threads so the cores are not oversubscribed.
@@ -311,7 +364,7 @@ def run_bench(
     counts = list(dict.fromkeys(workers or [cpus, 1]))  # headline first: the default layout (all cores)
     notes: list[str] = []
     tick = progress or (lambda phase, done, total: None)
-    total_steps = len(counts) * rounds * 2 + 1
+    total_steps = len(counts) * rounds * 3 + 1
     steps = itertools.count(1)
     root = Path(tempfile.mkdtemp(prefix="vigil-bench-", dir=tmp))
     try:
@@ -327,9 +380,15 @@ def run_bench(
             bare_loop(bare_detectors, files[:batch_size * n], batch_size)  # warm onnxruntime
             specs = root / f"specs-{n}.yaml"
             stages = write_specs(specs, workers=n, threads=per_thread, annotate=annotate, batch_size=batch_size)
-            bench = PipelineBench(root / f"w{n}", model_path, specs, LocalExecutor(max_workers=n))
-            bench.throughput(files[: max(batch_size * n, 2)])  # warm-up: loads models into the workers
-            result, bare_runs = _alternate(bare_detectors, bench, files, rounds, batch_size, per_thread,
+            executor = LocalExecutor(max_workers=n)
+            bench = PipelineBench(root / f"w{n}", model_path, specs, executor)
+            framework_specs = root / f"framework-{n}.yaml"
+            write_framework_spec(framework_specs, workers=n, threads=per_thread, annotate=annotate,
+                                 batch_size=batch_size)
+            framework = PipelineBench(root / f"f{n}", model_path, framework_specs, executor, folders=True)
+            for warm in (bench, framework):  # warm-up: loads models into the workers
+                warm.throughput(files[: max(batch_size * n, 2)])
+            result, bare_runs = _alternate(bare_detectors, framework, bench, files, rounds, batch_size, per_thread,
                                            lambda phase: tick(phase, next(steps), total_steps))
             bare_all.extend(bare_runs)
             results.append(result)
@@ -338,7 +397,8 @@ def run_bench(
             if wi == 0 and latency_samples > 0:
                 chain = [s for s in ("validate", "detect", "threat") if s in stages]
                 latency = bench.latency(files, latency_samples, chain)
-            shutil.rmtree(root / f"w{n}", ignore_errors=True)
+            for folder in (f"w{n}", f"f{n}"):
+                shutil.rmtree(root / folder, ignore_errors=True)
         tick("done", next(steps), total_steps)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -351,4 +411,5 @@ def run_bench(
                        frame_cache)
 
 
-__all__ = ["BenchReport", "WorkerResult", "frames_from_video", "image_files", "run_bench", "write_specs"]
+__all__ = ["BenchReport", "WorkerResult", "bare_loop", "frames_from_video", "image_files", "run_bench",
+           "write_framework_spec", "write_specs"]

@@ -85,7 +85,7 @@ def test_bench_json(tmp_path: Path) -> None:
     proc = run(tmp_path, "bench", "--images", str(PETS / "images"), "--limit", "6", "--rounds", "1",
                "--workers", "1", "--latency-samples", "2", "--model", str(MODEL), "--json")
     doc = json.loads(proc.stdout)
-    assert doc["n_images"] == 6 and "ratio" in doc
+    assert doc["n_images"] == 6 and "ratio" in doc and "framework_ratio" in doc
     assert doc["latency_ms"]["p50"] <= doc["latency_ms"]["p95"]
     assert "detect" in doc["stage_ms_per_image"]
 
@@ -94,4 +94,5 @@ def test_bench_table(tmp_path: Path) -> None:
     _need(PETS)
     proc = run(tmp_path, "bench", "--images", str(PETS / "images"), "--limit", "4", "--rounds", "1",
                "--workers", "1", "--latency-samples", "2", "--no-annotate")
-    assert "ratio pipeline / bare" in proc.stdout and "annotate=off" in proc.stdout
+    assert "ratio camera pipeline / bare" in proc.stdout and "annotate=off" in proc.stdout
+    assert "framework ratio (same work) / bare" in proc.stdout
