@@ -21,7 +21,7 @@ demo: setup
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy src/vigil/domain src/vigil/store src/vigil/pipeline
+	$(BIN)/mypy src
 	$(BIN)/lint-imports
 
 # The venv's bin first on PATH: tests drive the `vigil` console script and command transforms run `python3`.

@@ -77,10 +77,10 @@ def write_evidence(app: App, threat: dict[str, Any], folder: Path) -> Path:
     from vigil.vision.draw import annotate
     from vigil.vision.image import decode_image, encode_jpeg
 
-    detect = json.loads(app.store.read_bytes("detect", None, threat["source"]))
+    detect: dict[str, Any] = json.loads(app.store.read_bytes("detect", None, threat["source"]))
     frame = decode_image(app.store.read_bytes("validate", None, detect["source"]["path"]))
     objects = {json.dumps(o, sort_keys=True): o for e in threat["events"] for o in e["objects"]}
-    dest = folder / threat["camera"] / f"{threat['ts']}.jpg"
+    dest: Path = folder / threat["camera"] / f"{threat['ts']}.jpg"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(encode_jpeg(annotate(frame, Detections.from_records(list(objects.values()))), 90))
     return dest

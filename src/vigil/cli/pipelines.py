@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -128,7 +129,7 @@ class _progress:
                             TimeElapsedColumn(), console=out, transient=True, disable=quiet)
         self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> tuple[Progress, object]:
+    def __enter__(self) -> tuple[Progress, Callable[[str, int, int], None]]:
         self.bar.start()
 
         def update(name: str, done: int, total: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ class DetectStage:
             detector, info = detectors[oid]
             frames = [(i, f) for i in indexes for f in datums[i].files(self.images)]
             cache = shared_frames()  # validate's decoded pixels when this process has them, else a decode
-            images = [cache.decoded(f.oid, lambda i=i, f=f: datums[i].read(f)) for i, f in frames]
+            images = [cache.decoded(f.oid, partial(datums[i].read, f)) for i, f in frames]
             for (i, f), img, dets in zip(frames, images, detector.detect(images), strict=True):
                 frame = FramePath.parse(f.path)
                 out = results[i]

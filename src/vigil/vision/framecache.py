@@ -12,6 +12,7 @@ used frames first out. Cached arrays are read-only: a stage that draws on a fram
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 from collections import OrderedDict
@@ -73,7 +74,7 @@ class FrameCache:
             self._bytes = 0
             self.hits = self.misses = 0
 
-    def decoded(self, oid: str, read: Callable[[], bytes]) -> BGRImage:
+    def decoded(self, oid: str, read: Callable[[], builtins.bytes]) -> BGRImage:
         """The frame of blob ``oid``: from the cache, else ``decode_image(read())`` (not cached: the one reader
         that needs it has it). Raises what :func:`decode_image` raises."""
         frame = self.get(oid)
