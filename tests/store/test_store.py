@@ -251,6 +251,22 @@ def test_clashes_and_bad_paths(store: Store, existing: dict[str, bytes], change:
     assert store.head("r") == before
 
 
+@pytest.mark.parametrize("n", [0, 6, 7, 8, 30, 31, 32, 198, 199, 200, 201, 450])
+@pytest.mark.parametrize("prefix", ["/d/a", "/d/z"])  # the clashing path sorts last, or first
+def test_new_file_over_a_directory_found_in_any_chunk(store: Store, n: int, prefix: str) -> None:
+    """The range probe runs in chunks of padded, cached statement sizes: a clash is found whatever chunk and
+    position it falls in, and padding never makes one up."""
+    store.create_repo("r")
+    commit(store, "r", {"/d/k/x": b"1"})
+    before = store.head("r")
+    others = {f"{prefix}{i:04d}": b"2" for i in range(n)}
+    with pytest.raises(UsageError, match="cannot add /d/k: /d/k is a directory"):
+        commit(store, "r", {**others, "/d/k": b"3"})
+    assert store.head("r") == before
+    commit(store, "r", others)  # the same paths without the clash go in
+    assert len(tree(store, "r")) == n + 1
+
+
 @pytest.mark.parametrize(("existing", "ops", "after"), [
     ({"/a": b"1"}, [("/a", None), ("/a/b", b"2")], {"/a/b": b"2"}),  # a file becomes a folder
     ({"/a/b": b"1", "/a/c": b"1"}, [("/a", None)], {}),
