@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.shared_data import unavailable
-from vigil.errors import NotFoundError
+from vigil.errors import NotFoundError, UsageError
 from vigil.store import history, integrity
 from vigil.store.database import make_engine
 from vigil.store.objects import LocalObjectStore
@@ -91,6 +91,9 @@ def scenario(store: Store) -> dict[str, Any]:
     files = lambda ref: [(f.path, f.oid, f.size) for f in store.list_files(repo, ref)]  # noqa: E731
     with pytest.raises(NotFoundError):
         store.stat(repo, "master", "/cam1/1.jpg")
+    with pytest.raises(UsageError, match="/cam2 is a directory"), store.begin_commit(repo) as c4:
+        for i in range(9):  # more paths than the smallest probe size, the clash among them
+            c4.put_bytes(f"/cam{i}", b"uno")  # a blob already referenced: gc finds nothing new to remove
     return {
         "master": files("master"),
         "master^1": files("master^1"),

@@ -267,6 +267,24 @@ def test_new_file_over_a_directory_found_in_any_chunk(store: Store, n: int, pref
     assert len(tree(store, "r")) == n + 1
 
 
+@pytest.mark.parametrize("n", commit_module._RANGE_SIZES)
+def test_directory_probe_searches_the_index_for_every_range(store: Store, n: int) -> None:
+    """The probe for files below new paths is one index range search per path. (An OR of the ranges in one
+    WHERE is planned by SQLite as a scan of every entry of the repo from three ranges on: O(history).)"""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("the plan checked is SQLite's")
+    from sqlalchemy.dialects import sqlite
+
+    params = {"chain_id": 1, **{f"lo{i}": f"/d{i}/" for i in range(n)}, **{f"hi{i}": f"/d{i}0" for i in range(n)}}
+    sql = str(commit_module._live_below_any(n).params(**params).compile(
+        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    assert len(searches) == n
+    assert all("USING INDEX ix_entries_live (chain_id=? AND path>? AND path<?)" in step for step in searches), plan
+
+
 @pytest.mark.parametrize(("existing", "ops", "after"), [
     ({"/a": b"1"}, [("/a", None), ("/a/b", b"2")], {"/a/b": b"2"}),  # a file becomes a folder
     ({"/a/b": b"1", "/a/c": b"1"}, [("/a", None)], {}),

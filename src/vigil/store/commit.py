@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select, update
+from sqlalchemy import CompoundSelect, Connection, and_, bindparam, insert, select, union_all, update
 
 from vigil.errors import ConflictError, NotFoundError, UsageError
 from vigil.store import schema as s
@@ -244,7 +244,7 @@ def _check_no_clash(conn: Connection, chain_id: int, paths: list[str]) -> None:
         if clash is not None:
             raise UsageError(f"cannot add {ancestors[clash[0]]}: {clash[0]} is a file",
                              "a path is either a file or a directory; delete the other first")
-    for part in chunks(sorted(paths), _RANGE_SIZES[-1]):  # an OR of ranges: one multi-range index scan
+    for part in chunks(sorted(paths), _RANGE_SIZES[-1]):
         size = _RANGE_SIZES[bisect.bisect_left(_RANGE_SIZES, len(part))]
         bounds = [prefix_bounds(p) for p in part]
         bounds += bounds[-1:] * (size - len(bounds))  # padded with a repeat: one cached statement per size
@@ -262,13 +262,17 @@ _RANGE_SIZES = (8, 32, 200)  # statement sizes for _check_no_clash's range probe
 
 
 @lru_cache(maxsize=len(_RANGE_SIZES))
-def _live_below_any(n: int) -> Select[Any]:
+def _live_below_any(n: int) -> CompoundSelect[Any]:
     """A live path of chain ``:chain_id`` in any of ``n`` half-open ranges ``[:loI, :hiI)``, or none.
-    Built once per size and reused: constructing and compiling a fresh OR of hundreds of comparisons cost more
-    than running it (27% of a pipeline job's commit)."""
+
+    A UNION ALL of one index range search per range, stopping at the first row. Not one WHERE with an OR of
+    the ranges: from three ranges on, SQLite plans that as a scan of every entry of the chain (O(history):
+    18 ms at 20k entries for 50 paths, and every pipeline commit pays it). Built once per size and reused:
+    constructing and compiling hundreds of comparisons cost more than running them."""
     e = s.entries.c
-    ranges = [and_(e.path >= bindparam(f"lo{i}"), e.path < bindparam(f"hi{i}")) for i in range(n)]
-    return select(e.path).where(e.chain_id == bindparam("chain_id"), e.to_seq.is_(None), or_(*ranges)).limit(1)
+    return union_all(*(select(e.path).where(e.chain_id == bindparam("chain_id"), e.to_seq.is_(None),
+                                            e.path >= bindparam(f"lo{i}"), e.path < bindparam(f"hi{i}"))
+                       for i in range(n))).limit(1)
 
 
 def _register_blobs(conn: Connection, blobs: set[tuple[str, int]]) -> None:
