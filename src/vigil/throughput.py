@@ -336,6 +336,21 @@ def _alternate(bare_detectors: Sequence[Any], framework: PipelineBench, bench: P
                         framework_med, framework_med / bare_med), bare_runs
 
 
+def _warm_benches(root: Path, model: Path, files: Sequence[Path], n: int, threads: int, annotate: bool,
+                  batch_size: int) -> tuple[PipelineBench, PipelineBench, list[str]]:
+    """(camera pipeline, framework pipeline, the camera DAG's pipeline names) for ``n`` workers of ``threads``
+    onnxruntime threads, on one executor whose workers have loaded the model (a warm-up run of each)."""
+    specs, framework_specs = root / f"specs-{n}.yaml", root / f"framework-{n}.yaml"
+    stages = write_specs(specs, workers=n, threads=threads, annotate=annotate, batch_size=batch_size)
+    write_framework_spec(framework_specs, workers=n, threads=threads, annotate=annotate, batch_size=batch_size)
+    executor = LocalExecutor(max_workers=n)
+    bench = PipelineBench(root / f"w{n}", model, specs, executor)
+    framework = PipelineBench(root / f"f{n}", model, framework_specs, executor, folders=True)
+    for warm in (bench, framework):
+        warm.throughput(files[: max(batch_size * n, 2)])
+    return bench, framework, stages
+
+
 def run_bench(
     files: Sequence[Path],
     *,
@@ -378,16 +393,7 @@ def run_bench(
             bare_detectors = [load_detector(model_path, config=DetectorConfig(
                 score_threshold=0.3, batch_size=batch_size, threads=per_thread)) for _ in range(n)]
             bare_loop(bare_detectors, files[:batch_size * n], batch_size)  # warm onnxruntime
-            specs = root / f"specs-{n}.yaml"
-            stages = write_specs(specs, workers=n, threads=per_thread, annotate=annotate, batch_size=batch_size)
-            executor = LocalExecutor(max_workers=n)
-            bench = PipelineBench(root / f"w{n}", model_path, specs, executor)
-            framework_specs = root / f"framework-{n}.yaml"
-            write_framework_spec(framework_specs, workers=n, threads=per_thread, annotate=annotate,
-                                 batch_size=batch_size)
-            framework = PipelineBench(root / f"f{n}", model_path, framework_specs, executor, folders=True)
-            for warm in (bench, framework):  # warm-up: loads models into the workers
-                warm.throughput(files[: max(batch_size * n, 2)])
+            bench, framework, stages = _warm_benches(root, model_path, files, n, per_thread, annotate, batch_size)
             result, bare_runs = _alternate(bare_detectors, framework, bench, files, rounds, batch_size, per_thread,
                                            lambda phase: tick(phase, next(steps), total_steps))
             bare_all.extend(bare_runs)
