@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -78,16 +77,9 @@ def old_threats_per_device_png(data: ReportData) -> bytes:
 
 
 def old_daily_report_png(data: ReportData) -> bytes:
-    cells = data.per_day_class()
-    days = sorted({d for d, _ in cells})
-    classes = sorted({c for _, c in cells})
+    cells, days, classes = report._day_class_cells(data)
     fig, ax = _old_figure(len(days))
-    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
-    bottom = [0] * len(days)
-    for i, cls in enumerate(classes):
-        heights = [cells.get((d, cls), 0) for d in days]
-        ax.bar(range(len(days)), heights, bottom=bottom, label=cls, color=cmap(i % cmap.N), width=0.8)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    bottom = report._stack_bars(ax, cells, days, classes)  # the same bars as the package path
     if days:
         size = report._tick_labels(ax, days)
         for x, total in enumerate(bottom):

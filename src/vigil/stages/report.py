@@ -300,16 +300,9 @@ def daily_report_figure(data: ReportData) -> Figure:
     Size ``chart_width(number of days) x CHART_HEIGHT`` inches at ``DPI``; every text lies inside it. An event
     with objects of several classes adds to each of them. Without events the chart says "no threats".
     """
-    cells = data.per_day_class()
-    days = sorted({d for d, _ in cells})
-    classes = sorted({c for _, c in cells})
+    cells, days, classes = _day_class_cells(data)
     fig, ax = _figure(len(days))
-    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
-    bottom = [0] * len(days)
-    for i, cls in enumerate(classes):
-        heights = [cells.get((d, cls), 0) for d in days]
-        ax.bar(range(len(days)), heights, bottom=bottom, label=cls, color=cmap(i % cmap.N), width=0.8)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    bottom = _stack_bars(ax, cells, days, classes)
     legend = None
     if days:
         size = _tick_labels(ax, days)
@@ -330,6 +323,25 @@ def daily_report_figure(data: ReportData) -> Figure:
     ax.set_ylabel("threat events per class")
     _fit(fig, ax, suptitle, legend)
     return fig
+
+
+def _day_class_cells(data: ReportData) -> tuple[dict[tuple[str, str], int], list[str], list[str]]:
+    """(``data.per_day_class()``, its days sorted, its classes sorted)."""
+    cells = data.per_day_class()
+    return cells, sorted({d for d, _ in cells}), sorted({c for _, c in cells})
+
+
+def _stack_bars(ax: Axes, cells: Mapping[tuple[str, str], int], days: Sequence[str],
+                classes: Sequence[str]) -> list[int]:
+    """One bar per day on ``ax``, stacked by class (labelled for the legend, tab10/tab20 colours); returns each
+    day's total."""
+    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
+    bottom = [0] * len(days)
+    for i, cls in enumerate(classes):
+        heights = [cells.get((d, cls), 0) for d in days]
+        ax.bar(range(len(days)), heights, bottom=bottom, label=cls, color=cmap(i % cmap.N), width=0.8)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    return bottom
 
 
 def daily_report_json(data: ReportData) -> bytes:
