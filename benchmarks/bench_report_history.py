@@ -12,7 +12,6 @@ import argparse
 import statistics
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 import orjson
@@ -20,6 +19,7 @@ import yaml
 
 from vigil.app import App
 from vigil.store.workspace import LocalObjects, Workspace, WorkspaceConfig
+from vigil.throughput import camera_specs_path
 
 TS0 = 1_700_000_000
 
@@ -33,7 +33,7 @@ def record(i: int) -> bytes:
 
 def report_spec(dest: Path) -> None:
     """The bundled report pipeline, reading a plain ``threat`` repo."""
-    docs = yaml.safe_load_all((resources.files("vigil") / "data" / "camera-pipelines.yaml").read_text())
+    docs = yaml.safe_load_all(camera_specs_path().read_text(encoding="utf-8"))
     dest.write_text(yaml.safe_dump(next(d for d in docs if d and d["pipeline"]["name"] == "report")))
 
 

@@ -187,14 +187,19 @@ def camera_specs_path() -> Path:
     return Path(str(resources.files("vigil") / "data" / "camera-pipelines.yaml"))
 
 
-def write_specs(dest: Path, *, workers: int, threads: int, annotate: bool, batch_size: int) -> list[str]:
-    """The bundled camera specs with bench settings (parallelism, detector threads, annotate); returns the
-    pipeline names."""
+def _bench_docs(workers: int, threads: int, annotate: bool, batch_size: int) -> list[dict[str, Any]]:
+    """The bundled camera specs with bench settings (parallelism, detector threads, annotate, batch size)."""
     docs = [d for d in yaml.safe_load_all(camera_specs_path().read_text(encoding="utf-8")) if d]
     for doc in docs:
         doc["parallelism_spec"] = {"constant": workers}
         if doc.get("transform", {}).get("stage") == "detect":
             doc["transform"]["params"].update(threads=threads, annotate=annotate, batch_size=batch_size)
+    return docs
+
+
+def write_specs(dest: Path, *, workers: int, threads: int, annotate: bool, batch_size: int) -> list[str]:
+    """The bundled camera specs with bench settings into ``dest``; returns the pipeline names."""
+    docs = _bench_docs(workers, threads, annotate, batch_size)
     dest.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
     return [d["pipeline"]["name"] for d in docs]
 
@@ -203,9 +208,8 @@ def write_framework_spec(dest: Path, *, workers: int, threads: int, annotate: bo
     """The bundled detect pipeline with the bench settings, reading the images repo directly
     (``/<camera>/<ts>.jpg``) instead of validate's output: the bare loop's work (decode + inference) done as a
     Vigil pipeline."""
-    write_specs(dest, workers=workers, threads=threads, annotate=annotate, batch_size=batch_size)
-    detect = next(d for d in yaml.safe_load_all(dest.read_text(encoding="utf-8"))
-                  if d and d.get("transform", {}).get("stage") == "detect")
+    detect = next(d for d in _bench_docs(workers, threads, annotate, batch_size)
+                  if d.get("transform", {}).get("stage") == "detect")
     for part in detect["input"]["cross"]:
         if part["pfs"]["repo"] == detect["transform"]["params"]["images"]:
             part["pfs"].update(repo="images", glob="/*/*")
