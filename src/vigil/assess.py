@@ -210,20 +210,7 @@ def assess_dataset(
     detector = load_detector(model_path, config=DetectorConfig(score_threshold=score, batch_size=batch_size,
                                                                threads=threads))
     by_name = {r.image: r for r in records}
-    if video is not None:
-        native = video_fps(video)
-        step = sample_step(native, fps)
-        wanted = {int(r.frame_index) for r in records if r.frame_index is not None and r.frame_index % step == 0}
-        frames: Iterator[tuple[str, BGR]] = (
-            (frame_name(i), img) for i, img in video_frames(video, step) if i in wanted)
-        kept = [r for r in records if r.frame_index in wanted]
-        clock = native or 1.0
-        name = Path(video).stem
-    else:
-        assert images is not None
-        frames, kept, clock, name = image_frames(Path(images), records), list(records), 1.0, Path(images).name
-        if name == "images":
-            name = Path(images).resolve().parent.name
+    frames, kept, clock, name = _frame_source(records, images, video, fps)
     start = time.perf_counter()
     predictions = _detect_all(detector, frames, batch_size, len(kept), progress)
     seconds = time.perf_counter() - start
@@ -241,6 +228,23 @@ def assess_dataset(
         stats = rule_stats(ruleset, [(by_name[r.image], predictions[r.image]) for r in kept], scored,
                            operating_score, cmap or ClassMap.identity(), clock)
     return Assessment(name, report, model_path, score, len(kept), seconds, stats)
+
+
+def _frame_source(records: list[ImageTruth], images: Path | None, video: Path | None, fps: float | None
+                  ) -> tuple[Iterator[tuple[str, BGR]], list[ImageTruth], float, str]:
+    """(frames to detect as (name, pixels), the records they label, frames per second of the clock the rules
+    replay on, the data set's name) for an image folder or a video sampled at ``fps``."""
+    if video is not None:
+        native = video_fps(video)
+        step = sample_step(native, fps)
+        wanted = {int(r.frame_index) for r in records if r.frame_index is not None and r.frame_index % step == 0}
+        frames = ((frame_name(i), img) for i, img in video_frames(video, step) if i in wanted)
+        return frames, [r for r in records if r.frame_index in wanted], native or 1.0, Path(video).stem
+    assert images is not None
+    name = Path(images).name
+    if name == "images":
+        name = Path(images).resolve().parent.name
+    return image_frames(Path(images), records), list(records), 1.0, name
 
 
 def evaluate_dataset(gt: Path, **kwargs: Any) -> EvalReport:
