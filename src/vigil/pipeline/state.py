@@ -97,4 +97,5 @@ datum_outputs = Table(
     # the path the datum wrote, when the engine renamed a conflicting output (``path`` is where it landed)
     Column("claimed_path", Text, nullable=True),
     Index("ix_outputs_datum", "pipeline", "datum_id"),
+    Index("ix_outputs_claimed", "pipeline", "claimed_path"),
 )

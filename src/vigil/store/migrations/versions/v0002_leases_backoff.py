@@ -39,9 +39,11 @@ def upgrade() -> None:
     op.create_index("ix_datums_pending", "datums", ["pipeline", "committed", "state"])
     with op.batch_alter_table("datum_outputs") as batch:
         batch.add_column(sa.Column("claimed_path", sa.Text, nullable=True))
+    op.create_index("ix_outputs_claimed", "datum_outputs", ["pipeline", "claimed_path"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outputs_claimed", "datum_outputs")
     with op.batch_alter_table("datum_outputs") as batch:
         batch.drop_column("claimed_path")
     op.drop_index("ix_datums_pending", "datums")
