@@ -153,3 +153,14 @@ leases = Table(
     Column("acquired_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# Commit feeds (vigil.store.feeds): each consumer's cursor, the commit it has derived everything up to.
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("consumer", String(255), primary_key=True),
+    Column("repo", String(255), nullable=False),
+    Column("branch", String(255), nullable=False),
+    Column("commit_seq", Integer, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)

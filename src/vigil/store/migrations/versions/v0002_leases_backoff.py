@@ -1,9 +1,10 @@
-"""Run unattended: leases, pipeline back-off, datum retries, renamed outputs.
+"""Run unattended: leases, commit feeds, pipeline back-off, datum retries, renamed outputs.
 
 Revision ID: 0002
 Revises: 0001
 
 * ``leases``: named, expiring locks held by runners and workers (``vigil.store.leases``);
+* ``feed_cursors``: how far each consumer of a repo's commits has got (``vigil.store.feeds``);
 * ``pipelines.failures/retry_at/last_error``: a failing pipeline backs off instead of being retried every poll;
 * ``datums.failures/retry_at``: a failed datum is retried by later jobs, with back-off, instead of failing them;
 * ``datum_outputs.claimed_path``: the path a datum wrote when the engine renamed a conflicting output.
@@ -28,6 +29,14 @@ def upgrade() -> None:
         sa.Column("token", sa.String(32), nullable=False),
         sa.Column("acquired_at", sa.Float, nullable=False),
         sa.Column("expires_at", sa.Float, nullable=False),
+    )
+    op.create_table(
+        "feed_cursors",
+        sa.Column("consumer", sa.String(255), primary_key=True),
+        sa.Column("repo", sa.String(255), nullable=False),
+        sa.Column("branch", sa.String(255), nullable=False),
+        sa.Column("commit_seq", sa.Integer, nullable=True),
+        sa.Column("updated_at", sa.Float, nullable=False),
     )
     with op.batch_alter_table("pipelines") as batch:
         batch.add_column(sa.Column("failures", sa.Integer, nullable=False, server_default="0"))
@@ -54,4 +63,5 @@ def downgrade() -> None:
         batch.drop_column("last_error")
         batch.drop_column("retry_at")
         batch.drop_column("failures")
+    op.drop_table("feed_cursors")
     op.drop_table("leases")
