@@ -21,7 +21,7 @@ from vigil.pipeline.command import CommandTransform
 from vigil.pipeline.jobs import JobInfo, ProgressFn
 from vigil.pipeline.pyfunc import PythonTransform
 from vigil.pipeline.registry import Pipeline
-from vigil.pipeline.runner import run_pending
+from vigil.pipeline.runner import Runner, RunReport
 from vigil.pipeline.spec import PipelineSpec, load_specs
 from vigil.pipeline.transform import TransformFactory
 from vigil.stages.registry import STAGES, stage_factory
@@ -218,10 +218,28 @@ class App:
         return [registry.create_pipeline(self.store, s, update_existing=update, reprocess=reprocess)
                 for s in ordered]
 
+    @cached_property
+    def runner(self) -> Runner:
+        return Runner(self.store, self.executor, self.factory_for)
+
+    def run_pipelines(self, pipeline: str | None = None, *, force: bool = False,
+                      progress: ProgressFn | None = None) -> RunReport:
+        """One pass over the DAG (or one pipeline): jobs run, pipelines skipped and why, pipelines that failed."""
+        return self.runner.run_once(pipeline, force=force, progress=progress)
+
     def run(self, pipeline: str | None = None, *, force: bool = False,
             progress: ProgressFn | None = None) -> list[JobInfo]:
-        return run_pending(self.store, self.executor, self.factory_for, only=pipeline, force=force,
-                           progress=progress)
+        """The jobs of one pass. Naming a pipeline that cannot run raises its error; over the whole DAG a
+        broken pipeline is recorded (see :meth:`run_pipelines`) and the others run."""
+        report = self.run_pipelines(pipeline, force=force, progress=progress)
+        if pipeline is not None and pipeline in report.errors:
+            raise report.errors[pipeline]
+        return report.jobs
+
+    def watch(self, *, interval: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
+              on_report: Callable[[RunReport], None] | None = None, progress: ProgressFn | None = None) -> None:
+        """Run pipelines as commits arrive until ``should_stop``; never stops on a failure."""
+        self.runner.watch(interval=interval, should_stop=should_stop, on_report=on_report, progress=progress)
 
     # --------------------------------------------------------- models, rules
     def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
