@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vigil.errors import NotFoundError, UsageError, VigilError
 from vigil.executors.local import LocalExecutor
@@ -33,6 +33,9 @@ from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
 from vigil.store.workspace import Workspace
 from vigil.vision import catalog
+
+if TYPE_CHECKING:
+    from vigil.alerts.service import AlertService
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,16 @@ def _walk(root: Path) -> Iterator[tuple[str, Path]]:
                 raise UsageError(f"{file} links outside {root}", "copy the target in, or remove the link")
             if real.is_file():
                 yield _checked_name(str(file.relative_to(root))), file
+
+
+def render_evidence(frame: bytes, objects: list[dict[str, Any]]) -> bytes:
+    """The evidence picture of an event: its frame (encoded image bytes) with the event's objects boxed, as JPEG.
+    Boxes are drawn where a person looks at them (alerts, the demo), from the records."""
+    from vigil.domain.detections import Detections
+    from vigil.vision.draw import annotate
+    from vigil.vision.image import decode_image, encode_jpeg
+
+    return encode_jpeg(annotate(decode_image(frame), Detections.from_records(objects)), 90)
 
 
 def match_glob(pattern: str, path: str) -> bool:
@@ -239,9 +252,19 @@ class App:
         return Runner(self.store, self.executor, self.factory_for)
 
     @cached_property
+    def alerts(self) -> AlertService:
+        """Alerts: the outbox, delivery, channels (``alerts:`` in ``.vigil/vigil.yaml``)."""
+        from vigil.alerts.service import AlertService
+        from vigil.domain.alerting import AlertsConfig
+
+        config = self.workspace.config.alerts or AlertsConfig()
+        return AlertService(self.store, config, self.workspace.root, renderer=render_evidence)
+
+    @cached_property
     def duties(self) -> list[Duty]:
-        """What runs after each pass of the runner, in this order."""
-        return []
+        """What runs after each pass of the runner, in this order: new events into the alert outbox, then
+        delivery of the alerts due."""
+        return [self.alerts.feeder(), self.alerts.worker()]
 
     def run_duties(self) -> int:
         """Run every duty once; returns the work done. A failing duty is logged and does not stop the others."""
@@ -338,4 +361,4 @@ def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
     return topological_order(specs)
 
 
-__all__ = ["App", "Duty", "Upload", "match_glob", "plan_uploads"]
+__all__ = ["App", "Duty", "Upload", "match_glob", "plan_uploads", "render_evidence"]

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vigil.app import App, cache_dir
+from vigil.app import App, cache_dir, render_evidence
 from vigil.errors import UsageError
 from vigil.pipeline.jobs import JobInfo, ProgressFn
 from vigil.store.workspace import CONFIG_DIR
@@ -73,16 +73,12 @@ def write_evidence(app: App, threat: dict[str, Any], folder: Path) -> Path:
     Boxes are drawn here, where a person looks at them, from the records: the pipeline itself stores no
     annotated copy of each frame.
     """
-    from vigil.domain.detections import Detections
-    from vigil.vision.draw import annotate
-    from vigil.vision.image import decode_image, encode_jpeg
-
     detect: dict[str, Any] = json.loads(app.store.read_bytes("detect", None, threat["source"]))
-    frame = decode_image(app.store.read_bytes("validate", None, detect["source"]["path"]))
+    frame = app.store.read_bytes("validate", None, detect["source"]["path"])
     objects = {json.dumps(o, sort_keys=True): o for e in threat["events"] for o in e["objects"]}
     dest: Path = folder / threat["camera"] / f"{threat['ts']}.jpg"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(encode_jpeg(annotate(frame, Detections.from_records(list(objects.values()))), 90))
+    dest.write_bytes(render_evidence(frame, list(objects.values())))
     return dest
 
 

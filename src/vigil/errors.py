@@ -82,3 +82,9 @@ class ModelError(VigilError):
     """A detection model is missing, corrupt, or could not be loaded."""
 
     exit_code = 10
+
+
+class ChannelError(VigilError):
+    """An alert channel is misconfigured or unreachable (missing secret, refused login, bad URL)."""
+
+    exit_code = 11
