@@ -31,7 +31,7 @@ from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
-from vigil.store.workspace import Workspace
+from vigil.store.workspace import Workspace, WorkspaceConfig
 from vigil.vision import catalog
 
 if TYPE_CHECKING:
@@ -154,8 +154,8 @@ class App:
         return cls(Workspace.find(workspace))
 
     @classmethod
-    def init(cls, folder: Path) -> App:
-        return cls(Workspace.init(folder))
+    def init(cls, folder: Path, config: WorkspaceConfig | None = None) -> App:
+        return cls(Workspace.init(folder, config))
 
     @cached_property
     def store(self) -> Store:

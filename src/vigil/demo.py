@@ -38,14 +38,23 @@ class DemoSummary:
     events: list[dict[str, Any]] = field(default_factory=list)
     report_files: list[Path] = field(default_factory=list)
     evidence_files: list[Path] = field(default_factory=list)
+    alert_files: list[Path] = field(default_factory=list)  # the alerts, as .eml files (the demo's channel)
+
+
+ALERTS_FOLDER = "alerts"
 
 
 def prepare_workspace(folder: Path, fresh: bool) -> App:
+    """A new workspace whose alerts go to ``.eml`` files in ``<folder>/alerts`` (no mail server needed)."""
+    from vigil.domain.alerting import AlertsConfig, FileChannel
+    from vigil.store.workspace import WorkspaceConfig
+
     if (folder / CONFIG_DIR).exists():
         if not fresh:
             raise UsageError(f"{folder} already holds a workspace", "pass --fresh to recreate it, or pick a folder")
         shutil.rmtree(folder)
-    return App.init(folder)
+    alerts = AlertsConfig(channels={"demo-mail": FileChannel(type="file", path=ALERTS_FOLDER)})
+    return App.init(folder, WorkspaceConfig(alerts=alerts))
 
 
 def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = None) -> DemoSummary:
@@ -102,6 +111,7 @@ def collect(app: App, summary: DemoSummary) -> None:
         summary.events.extend(doc["events"])
         if doc["events"]:
             summary.evidence_files.append(write_evidence(app, doc, summary.workspace / "evidence"))
+    summary.alert_files = sorted((summary.workspace / ALERTS_FOLDER).glob("*/*.eml"))
     out = summary.workspace / "report"
     out.mkdir(exist_ok=True)
     for f in store.list_files("report"):

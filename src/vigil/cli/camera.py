@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -48,6 +49,17 @@ def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)cr
         out.print(f"evidence (frames with events, their objects boxed): {summary.evidence_files[0].parent.parent}/")
         for path in summary.evidence_files:
             out.print(f"  {path.relative_to(summary.evidence_files[0].parent.parent)}")
+    if summary.alert_files:
+        base = summary.alert_files[0].parent.parent
+        out.print(f"[bold]alerts[/] ({len(summary.alert_files)} e-mail(s), evidence inline; no mail server is "
+                  f"configured, so the demo's `file` channel wrote them): {base}/")
+        for path in summary.alert_files:
+            out.print(f"  {path.relative_to(base)}")
+        out.print(escape("  To e-mail them instead, add an SMTP channel to .vigil/vigil.yaml (README: Alerts), e.g.\n"
+                         "    alerts:\n      channels:\n        mail: {type: smtp, host: smtp.example.com, "
+                         "username: vigil, password: {env: SMTP_PASSWORD}, sender: vigil@example.com, "
+                         "to: [guard@example.com]}"))
+        out.print(f"  then check it with [cyan]vigil -w {folder} alerts test mail[/]")
     out.print("[bold]report[/]:")
     for path in summary.report_files:
         out.print(f"  {path}")

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from vigil import __version__
-from vigil.cli import camera, data, measure, pipelines
+from vigil.cli import alerts, camera, data, measure, pipelines
 from vigil.cli.console import err, terminated
 from vigil.cli.state import state
 from vigil.errors import VigilError
@@ -50,6 +50,7 @@ data.register(app)
 pipelines.register(app)
 camera.register(app)
 measure.register(app)
+alerts.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
