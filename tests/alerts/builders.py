@@ -16,7 +16,7 @@ from vigil.app import App, render_evidence
 from vigil.domain.rules import NotifyTarget
 from vigil.domain.threat import ThreatEvent, event_id
 from vigil.stages.records import encode_record
-from vigil.store.workspace import CONFIG_DIR, CONFIG_FILE, LocalObjects, Workspace, WorkspaceConfig
+from vigil.store.workspace import CONFIG_FILE, LocalObjects, Workspace, WorkspaceConfig
 from vigil.vision.image import encode_jpeg
 
 RULES = "version: 1\ntimezone: Europe/Berlin\nrules: []\n"
@@ -31,11 +31,12 @@ def frame_bytes(seed: int) -> bytes:
 
 
 class Site:
-    def __init__(self, root: Path, alerts: dict[str, Any] | None = None) -> None:
-        config = WorkspaceConfig(objects=LocalObjects(fsync=False))
+    def __init__(self, root: Path, alerts: dict[str, Any] | None = None, metadata: str | None = None) -> None:
+        config = WorkspaceConfig(objects=LocalObjects(fsync=False), **({"metadata": metadata} if metadata else {}))
         ws = Workspace.init(root, config)
         if alerts is not None:
             self.configure(ws, alerts)
+            ws.store.close()
             ws = Workspace.open(root)
         self.app = App(ws)
         for repo in ("images", "detect", "threat"):
@@ -82,6 +83,9 @@ class Site:
         with store.begin_commit("threat", provenance=[("detect", d.result.id)]) as t:
             t.put_bytes(source, encode_record(record))
         return events
+
+    def close(self) -> None:
+        self.app.store.close()
 
     def pump(self, now: float | None = None) -> int:
         """Derive the outbox from new commits, then deliver what is due (at ``now``); the attempts made."""
