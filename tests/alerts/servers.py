@@ -45,7 +45,7 @@ class SmtpServer:
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             time.sleep(self.delay)
         with self.lock:
@@ -95,7 +95,7 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 req = Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 status, headers, delay = receiver.next_answer(req)
@@ -107,7 +107,7 @@ class HttpReceiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.lock = threading.Lock()

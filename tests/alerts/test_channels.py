@@ -49,7 +49,7 @@ def test_the_2017_rule_json_with_sgkey_sends_through_sendgrid(tmp_path: Path, mo
         doc = req.json()
         assert doc["personalizations"][0]["to"] == [{"email": "guard@site.example"}]
         assert doc["from"] == {"email": "support@baimsecurity.com"}
-        [sent] = site.alerts.list(state="sent")
+        [sent] = site.alerts.deliveries(state="sent")
         assert doc["custom_args"] == {"vigil_alert_id": sent["alert_id"], "vigil_event_id": event["event_id"]}
         [att] = doc["attachments"]
         assert att["disposition"] == "inline" and att["content_id"] == "evidence"
@@ -67,12 +67,12 @@ def test_sendgrid_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
                                                            "sender": "v@site.example", "to": ["a@site.example"]}}})
         site.frame("cam1")
         site.pump()
-        [failed] = site.alerts.list(state="failed")  # a wrong key is retried: fixing it recovers the alert
+        [failed] = site.alerts.deliveries(state="failed")  # a wrong key is retried: fixing it recovers the alert
         assert failed["last_code"] == 401 and "SG.wrong" not in failed["last_error"]
         monkeypatch.setenv("SGKEY", "SG.right")
         api.answers = [(400, {}, 0.0)]
         site.pump(now=time.time() + 10)
-        [dead] = site.alerts.list(state="dead")  # the message itself refused: no point retrying
+        [dead] = site.alerts.deliveries(state="dead")  # the message itself refused: no point retrying
         assert dead["last_code"] == 400
     finally:
         api.close()
@@ -83,7 +83,7 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(tmp_path: Path
     site = Site(tmp_path / "ws", {"channels": {"hook": webhook_channel(receiver, allow_private=False)}})
     site.frame("cam1")
     site.pump()
-    [failed] = site.alerts.list(state="failed")
+    [failed] = site.alerts.deliveries(state="failed")
     assert "SSRF" in failed["last_error"] and receiver.seen == []
 
 
@@ -97,7 +97,7 @@ def test_mqtt_events_in_frigate_shapes(tmp_path: Path) -> None:
     try:
         sub.connect("127.0.0.1", 1883)
     except OSError as exc:
-        unavailable(f"no MQTT broker on 127.0.0.1:1883 ({exc}); start it: mosquitto -d -c /etc/mosquitto/mosquitto.conf")
+        unavailable(f"no MQTT broker on 127.0.0.1:1883 ({exc}); `mosquitto -d -c /etc/mosquitto/mosquitto.conf`")
     sub.subscribe(f"{prefix}/#", qos=1)
     sub.loop_start()
     try:

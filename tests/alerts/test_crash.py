@@ -50,7 +50,7 @@ def test_sigkill_while_delivering_loses_nothing(tmp_path: Path) -> None:
         final = subprocess.run([VIGIL, "alerts", "deliver"], env=env, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stderr
 
-        sent = site.alerts.list(state="sent", limit=1000)
+        sent = site.alerts.deliveries(state="sent", limit=1000)
         assert len(sent) == ALERTS  # none lost
         expected = {message_id(a["alert_id"], "site.example") for a in sent}
         received = Counter(smtp.message_ids())
@@ -58,8 +58,8 @@ def test_sigkill_while_delivering_loses_nothing(tmp_path: Path) -> None:
         redelivered = {m for m, n in received.items() if n > 1}
         with transaction(site.app.store.engine) as conn:  # attempts a killed worker never finished
             d, a = t.alert_deliveries.c, t.alert_attempts.c
-            interrupted = {message_id(r, "site.example") for r in conn.execute(
-                select(d.alert_id).join(t.alert_attempts, a.delivery_id == d.id).where(a.finished_at.is_(None))).scalars()}
+            unfinished = select(d.alert_id).join(t.alert_attempts, a.delivery_id == d.id).where(a.finished_at.is_(None))
+            interrupted = {message_id(r, "site.example") for r in conn.execute(unfinished).scalars()}
         assert redelivered <= interrupted  # a duplicate only where a worker died mid-attempt
         print(f"{KILLS} kills: {len(interrupted)} interrupted attempt(s), {len(redelivered)} re-delivered "
               f"({sum(received.values()) - len(received)} duplicate message(s), each with its alert's Message-ID)")

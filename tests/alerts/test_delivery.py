@@ -37,7 +37,7 @@ def test_an_event_reaches_smtp_and_webhook_once(tmp_path: Path, smtp: SmtpServer
     assert payload["data"]["links"]["record"].startswith("threat@")
     assert site.pump() == 0  # nothing new
     assert len(smtp.messages) == 1 and len(receiver.requests) == 1
-    sent = site.alerts.list(state="sent")
+    sent = site.alerts.deliveries(state="sent")
     assert len(sent) == 2 and all(a["latency"] is not None and a["latency"] >= 0 for a in sent)
 
 
@@ -64,7 +64,7 @@ def test_rules_targets_are_routed_and_unconfigured_ones_recorded(tmp_path: Path,
     site.pump()
     [mail] = smtp.messages
     assert mail.rcpt_tos == ["owner@site.example"] and mail.mail_from == "rules@site.example"
-    [skipped] = site.alerts.list(state="skipped")
+    [skipped] = site.alerts.deliveries(state="skipped")
     assert skipped["channel"] == "mqtt" and "no mqtt channel configured" in skipped["last_error"]
 
 
@@ -77,8 +77,8 @@ def test_a_burst_of_frames_is_one_alert(tmp_path: Path, smtp: SmtpServer, window
     site.pump()
     assert len(smtp.messages) == expected + 1
     if window:
-        [leader] = [a for a in site.alerts.list(state="sent") if a["camera"] == "cam3"]
-        assert leader["grouped"] == 2 and len(site.alerts.list(state="grouped")) == 2
+        [leader] = [a for a in site.alerts.deliveries(state="sent") if a["camera"] == "cam3"]
+        assert leader["grouped"] == 2 and len(site.alerts.deliveries(state="grouped")) == 2
 
 
 def test_back_filled_events_are_recorded_not_sent(tmp_path: Path, smtp: SmtpServer) -> None:
@@ -91,7 +91,7 @@ def test_back_filled_events_are_recorded_not_sent(tmp_path: Path, smtp: SmtpServ
     worker = site.alerts.worker()
     worker.drain(now=future.created_at + 86400)
     worker.close()
-    [sent] = site.alerts.list(state="sent")
+    [sent] = site.alerts.deliveries(state="sent")
     assert sent["rule"] == "urgent" and len(smtp.messages) == 1
-    [skipped] = site.alerts.list(state="skipped")
+    [skipped] = site.alerts.deliveries(state="skipped")
     assert skipped["rule"] == "intrusion" and "back-filled" in skipped["last_error"]

@@ -39,7 +39,7 @@ def test_smtp_down_then_back_delivers_every_alert_exactly_once(tmp_path: Path, s
     smtp.stop()
     t0 = _enqueue(site, 3)
     assert _drain(site, t0) == 3
-    failed = site.alerts.list(state="failed")
+    failed = site.alerts.deliveries(state="failed")
     assert len(failed) == 3 and all("Connection" in a["last_error"] or "refused" in a["last_error"] for a in failed)
     assert all(t0 + 4 <= a["next_attempt_at"] <= t0 + 6 for a in failed)  # 5 s ± 20% jitter
     assert _drain(site, t0 + 3.9) == 0  # backing off: nothing due yet
@@ -48,7 +48,7 @@ def test_smtp_down_then_back_delivers_every_alert_exactly_once(tmp_path: Path, s
     smtp.start()
     assert _drain(site, t0 + 7 + 361) == 3
     assert len(smtp.messages) == 3 and len(set(smtp.message_ids())) == 3
-    assert [a["attempts"] for a in site.alerts.list(state="sent")] == [3, 3, 3]
+    assert [a["attempts"] for a in site.alerts.deliveries(state="sent")] == [3, 3, 3]
     assert _drain(site, t0 + 10_000) == 0 and len(smtp.messages) == 3
 
 
@@ -58,15 +58,15 @@ def test_a_receiver_failing_then_recovering_gets_each_alert_once(tmp_path: Path,
     site = Site(tmp_path / "ws", {"channels": {"hook": webhook_channel(receiver)}})
     t0 = _enqueue(site, 1)
     _drain(site, t0)
-    [failed] = site.alerts.list(state="failed")
+    [failed] = site.alerts.deliveries(state="failed")
     assert failed["last_code"] == 500
     _drain(site, t0 + 10)
-    [failed] = site.alerts.list(state="failed")
+    [failed] = site.alerts.deliveries(state="failed")
     # the schedule's second delay is 5 min ± 20%; the receiver asked for 15 min: Retry-After wins
     assert failed["last_code"] == 503 and failed["next_attempt_at"] == pytest.approx(t0 + 10 + 900)
     assert _drain(site, t0 + 10 + 899) == 0
     _drain(site, t0 + 10 + 900)
-    [sent] = site.alerts.list(state="sent")
+    [sent] = site.alerts.deliveries(state="sent")
     assert len(receiver.requests) == 1 and len(receiver.seen) == 3
     assert {r.headers["webhook-id"] for r in receiver.seen} == {sent["alert_id"]}  # one idempotency key
     for r in receiver.seen:
@@ -79,16 +79,16 @@ def test_410_disables_the_endpoint_until_retried(tmp_path: Path, receiver: HttpR
     site = Site(tmp_path / "ws", {"channels": {"hook": webhook_channel(receiver)}})
     t0 = _enqueue(site, 2)
     _drain(site, t0)
-    dead = site.alerts.list(state="dead")
+    dead = site.alerts.deliveries(state="dead")
     assert len(dead) == 2 and len(receiver.seen) == 1  # the second was never sent: the endpoint is disabled
     [channel] = site.alerts.channels()
     assert channel["disabled"] and "410" in channel["disabled"][0]["reason"]
     t1 = _enqueue(site, 1, camera="later")
     _drain(site, t1)
-    assert len(site.alerts.list(state="dead")) == 3 and len(receiver.seen) == 1
+    assert len(site.alerts.deliveries(state="dead")) == 3 and len(receiver.seen) == 1
     assert site.alerts.retry(dead=True, now=t1) == 3
     _drain(site, t1)
-    assert len(site.alerts.list(state="sent")) == 3 and len(receiver.requests) == 3
+    assert len(site.alerts.deliveries(state="sent")) == 3 and len(receiver.requests) == 3
 
 
 def test_a_slow_receiver_times_out_and_the_retry_carries_the_same_id(tmp_path: Path, receiver: HttpReceiver,
@@ -97,10 +97,10 @@ def test_a_slow_receiver_times_out_and_the_retry_carries_the_same_id(tmp_path: P
     site = Site(tmp_path / "ws", {"channels": {"hook": webhook_channel(receiver, timeout=0.3)}})
     t0 = _enqueue(site, 1)
     _drain(site, t0)
-    [failed] = site.alerts.list(state="failed")
+    [failed] = site.alerts.deliveries(state="failed")
     assert "timed out" in failed["last_error"]
     _drain(site, t0 + 10)
-    [sent] = site.alerts.list(state="sent")
+    [sent] = site.alerts.deliveries(state="sent")
     deadline = time.monotonic() + 5
     while len(receiver.requests) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # the slow answer completes on the receiver's side after the client gave up
@@ -133,6 +133,6 @@ def test_concurrent_workers_never_deliver_twice(tmp_path: Path, smtp: SmtpServer
             th.join()
         assert sum(counts) == 12
         assert len(smtp.messages) == 12 and len(set(smtp.message_ids())) == 12
-        assert len(site.alerts.list(state="sent")) == 12
+        assert len(site.alerts.deliveries(state="sent")) == 12
     finally:
         site.close()

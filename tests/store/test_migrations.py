@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-import vigil.alerts.tables  # noqa: F401 - registers the outbox tables on the shared metadata
+import vigil.alerts.tables
 import vigil.pipeline.state  # noqa: F401 - registers the pipeline tables on the shared metadata
 from tests.pg import fresh_database
 from tests.pipeline.builders import one_job

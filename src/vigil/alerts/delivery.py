@@ -141,7 +141,7 @@ class DeliveryWorker:
                 attempt = conn.execute(insert(t.alert_attempts).values(
                     delivery_id=r["id"], number=r["attempts"], worker=self.holder, started_at=at)
                     .returning(t.alert_attempts.c.id)).scalar_one()
-                claimed.append(Claimed(r, r, attempt, alert_ids.get(r["group_id"])))
+                claimed.append(Claimed(dict(r), dict(r), attempt, alert_ids.get(r["group_id"])))
             return claimed
 
     def _dead_holders(self, conn: Connection, at: float) -> list[str]:

@@ -35,7 +35,8 @@ def build_email(alert: Alert, sender: str, *, domain: str | None = None, date: f
     msg.set_content(text_body(alert))
     msg.add_alternative(html_body(alert, EVIDENCE_CID if evidence else None), subtype="html")
     if evidence:
-        html_part = msg.get_payload()[1]  # type: ignore[index]
+        html_part = msg.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
         html_part.add_related(evidence, "image", "jpeg", cid=f"<{EVIDENCE_CID}>", filename="evidence.jpg",
                               disposition="inline")
     return msg

@@ -60,7 +60,7 @@ class AlertService:
         return select(t.alert_deliveries, e.rule_id, e.severity, e.camera, e.ts).join(
             t.alert_events, e.event_id == d.event_id)
 
-    def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def deliveries(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Deliveries, newest first (``state``: one of :data:`LIST_STATES`)."""
         if state is not None and state not in LIST_STATES:
             raise UsageError(f"unknown state {state!r}", f"use one of {', '.join(LIST_STATES)}")

@@ -25,7 +25,7 @@ def list_(state_: Annotated[str | None, typer.Option("--state", help="pending|se
     """Deliveries (one per event, channel and recipient), newest first."""
     from rich.table import Table
 
-    rows = state.app().alerts.list(state_, limit)
+    rows = state.app().alerts.deliveries(state_, limit)
     if json:
         return emit_json(rows)
     table = Table("id", "alert", "state", "channel", "target", "rule", "camera", "frame time", "tries", "note")

@@ -212,7 +212,7 @@ class AlertsConfig(_Model):
     def channel_for(self, kind: str) -> str | None:
         """The channel delivering the rules' ``notify`` targets of ``kind`` (email, webhook, mqtt)."""
         if kind in self.route:
-            return self.route[kind]  # type: ignore[index]
+            return self.route[kind]
         return next((name for name, ch in self.channels.items() if ch.type in TARGET_KINDS.get(kind, ())), None)
 
     def max_age_for(self, rule_id: str, channel: str | None) -> float:

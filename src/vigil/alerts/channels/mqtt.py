@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from vigil.alerts.channels.base import Outcome, read_secret
 from vigil.alerts.message import Alert
@@ -70,7 +71,7 @@ class MqttChannel:
 
     def _connect(self) -> mqtt.Client:
         c = self.config
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=c.client_id or "",
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id or "",
                              protocol=mqtt.MQTTv311)
         available = f"{c.topic_prefix}/available"
         client.will_set(available, "offline", qos=1, retain=True)
