@@ -31,7 +31,22 @@ def free_port() -> int:
 class Received:
     mail_from: str
     rcpt_tos: list[str]
-    message: EmailMessage
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        """The message, parsed on access (parsing is slow: the server only stores bytes)."""
+        msg = email.message_from_bytes(self.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+    @property
+    def message_id(self) -> str:
+        head = self.content.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        for line in head.splitlines():
+            if line.lower().startswith(b"message-id:"):
+                return line.split(b":", 1)[1].strip().decode()
+        return ""
 
 
 class SmtpServer:
@@ -51,9 +66,7 @@ class SmtpServer:
         with self.lock:
             if self.replies:
                 return self.replies.pop(0)
-            msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            assert isinstance(msg, EmailMessage)
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted for delivery"
 
     def start(self) -> SmtpServer:
@@ -68,7 +81,7 @@ class SmtpServer:
 
     def message_ids(self) -> list[str]:
         with self.lock:
-            return [str(m.message["Message-ID"]) for m in self.messages]
+            return [m.message_id for m in self.messages]
 
 
 @dataclass

@@ -55,6 +55,8 @@ class Claimed:
     event: Mapping[str, Any]
     attempt_id: int
     group_alert_id: str | None
+    disabled: str | None = None  # why its endpoint is disabled (HTTP 410), if it is
+    at: float = 0.0  # when it was claimed
 
 
 def next_delay(policy: RetryPolicy, failures: int, retry_after: float | None, rng: random.Random) -> float:
@@ -115,6 +117,7 @@ class DeliveryWorker:
         self._channels: dict[str, Channel] = dict(channels or {})
         self.evidence = Evidence(store, renderer)
         self.rng = rng or random.Random()
+        self._gone: dict[tuple[str, str], str] = {}  # endpoints this worker disabled since its batch was claimed
 
     # ------------------------------------------------------------------ claiming
     def claim(self, now: float | None = None, limit: int | None = None) -> list[Claimed]:
@@ -136,12 +139,15 @@ class DeliveryWorker:
                                 .order_by(d.channel, d.next_attempt_at, d.id)).mappings().all()
             leaders = {r["group_id"] for r in rows if r["group_id"] is not None}
             alert_ids = dict(conn.execute(select(d.id, d.alert_id).where(d.id.in_(leaders))).all()) if leaders else {}
+            ep = t.alert_endpoints.c
+            disabled = {(c, tg): why for c, tg, why in conn.execute(select(ep.channel, ep.target, ep.reason))}
             claimed = []
             for r in rows:
                 attempt = conn.execute(insert(t.alert_attempts).values(
                     delivery_id=r["id"], number=r["attempts"], worker=self.holder, started_at=at)
                     .returning(t.alert_attempts.c.id)).scalar_one()
-                claimed.append(Claimed(dict(r), dict(r), attempt, alert_ids.get(r["group_id"])))
+                claimed.append(Claimed(dict(r), dict(r), attempt, alert_ids.get(r["group_id"]),
+                                       disabled.get((r["channel"], r["target"])), at))
             return claimed
 
     def _dead_holders(self, conn: Connection, at: float) -> list[str]:
@@ -210,12 +216,10 @@ class DeliveryWorker:
     def _precheck(self, c: Claimed, now: float | None) -> Outcome | None:
         """Dead before sending: the endpoint was disabled (410), or the delivery is too old to try again."""
         r = c.delivery
-        with transaction(self.store.engine) as conn:
-            at = db_now(conn) if now is None else now
-            gone = conn.execute(select(t.alert_endpoints.c.reason).where(
-                t.alert_endpoints.c.channel == r["channel"], t.alert_endpoints.c.target == r["target"])).scalar()
-        if gone is not None:
-            return Outcome("dead", None, f"endpoint disabled: {gone}")
+        at = c.at if now is None else now
+        disabled = c.disabled or self._gone.get((r["channel"], r["target"]))
+        if disabled is not None:
+            return Outcome("dead", None, f"endpoint disabled: {disabled}")
         if r["attempts"] > 1 and at - r["created_at"] > self.config.retry.give_up_after:
             return Outcome("dead", None, f"gave up after {r['attempts'] - 1} attempt(s) over "
                                          f"{self.config.retry.give_up_after:.0f} s: {r['last_error']}")
@@ -246,6 +250,7 @@ class DeliveryWorker:
                 values.update(state=t.DEAD, last_error=outcome.detail)
                 if outcome.status == "gone":
                     self._disable(conn, r["channel"], r["target"], outcome.detail, at)
+                    self._gone[(r["channel"], r["target"])] = "the receiver answered 410 Gone"
             done = conn.execute(update(t.alert_deliveries).where(d.id == r["id"], d.claimed_by == self.holder)
                                 .values(**values))
             if done.rowcount != 1:
