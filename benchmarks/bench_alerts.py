@@ -24,6 +24,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # the test servers (aiosmtpd, HTTP receiver) are reused, not copied
 
 from tests.alerts.servers import SmtpServer, free_port, new_secret  # noqa: E402
+
 from vigil.app import App  # noqa: E402
 from vigil.demo import MODEL  # noqa: E402
 from vigil.domain.alerting import AlertsConfig  # noqa: E402

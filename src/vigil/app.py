@@ -114,14 +114,16 @@ def _walk(root: Path) -> Iterator[tuple[str, Path]]:
                 yield _checked_name(str(file.relative_to(root))), file
 
 
-def render_evidence(frame: bytes, objects: list[dict[str, Any]]) -> bytes:
-    """The evidence picture of an event: its frame (encoded image bytes) with the event's objects boxed, as JPEG.
-    Boxes are drawn where a person looks at them (alerts, the demo), from the records."""
+def render_evidence(oid: str, read: Callable[[], bytes], objects: list[dict[str, Any]]) -> bytes:
+    """The evidence picture of an event: its frame (blob ``oid``, bytes from ``read``) with the event's objects
+    boxed, as JPEG. Boxes are drawn where a person looks at them (alerts, the demo), from the records; the pixels
+    come from the decoded-frame cache when this process validated the frame moments ago."""
     from vigil.domain.detections import Detections
     from vigil.vision.draw import annotate
-    from vigil.vision.image import decode_image, encode_jpeg
+    from vigil.vision.framecache import shared_frames
+    from vigil.vision.image import encode_jpeg
 
-    return encode_jpeg(annotate(decode_image(frame), Detections.from_records(objects)), 90)
+    return encode_jpeg(annotate(shared_frames().decoded(oid, read), Detections.from_records(objects)), 85)
 
 
 def match_glob(pattern: str, path: str) -> bool:

@@ -83,11 +83,13 @@ def write_evidence(app: App, threat: dict[str, Any], folder: Path) -> Path:
     annotated copy of each frame.
     """
     detect: dict[str, Any] = json.loads(app.store.read_bytes("detect", None, threat["source"]))
-    frame = app.store.read_bytes("validate", None, detect["source"]["path"])
+    path = detect["source"]["path"]
     objects = {json.dumps(o, sort_keys=True): o for e in threat["events"] for o in e["objects"]}
     dest: Path = folder / threat["camera"] / f"{threat['ts']}.jpg"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(render_evidence(frame, list(objects.values())))
+    frame = detect["source"]["sha256"]
+    dest.write_bytes(render_evidence(frame, lambda: app.store.read_bytes("validate", None, path),
+                                     list(objects.values())))
     return dest
 
 

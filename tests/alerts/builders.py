@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from vigil.alerts.service import AlertService
-from vigil.app import App, render_evidence
+from vigil.app import App
 from vigil.domain.rules import NotifyTarget
 from vigil.domain.threat import ThreatEvent, event_id
 from vigil.stages.records import encode_record
@@ -97,4 +97,4 @@ class Site:
             worker.close()
 
 
-__all__ = ["PERSON", "Site", "frame_bytes", "render_evidence"]
+__all__ = ["PERSON", "Site", "frame_bytes"]

@@ -44,7 +44,7 @@ from vigil.store.store import Store
 
 log = logging.getLogger(__name__)
 
-Renderer = Callable[[bytes, list[dict[str, Any]]], bytes]  # frame bytes, objects -> JPEG with boxes
+Renderer = Callable[[str, Callable[[], bytes], list[dict[str, Any]]], bytes]  # frame oid, read, objects -> JPEG
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,14 @@ class Evidence:
     def _render(self, event: Mapping[str, Any]) -> bytes | None:
         if self.renderer is None or not event.get("frame_oid"):
             return None
+        oid = str(event["frame_oid"])
+
+        def read() -> bytes:
+            with self.store.objects.open(oid) as fh:
+                return fh.read()
+
         try:
-            with self.store.objects.open(str(event["frame_oid"])) as fh:
-                frame = fh.read()
-            objects = json.loads(event["doc"]).get("objects") or []
-            return self.renderer(frame, objects)
+            return self.renderer(oid, read, json.loads(event["doc"]).get("objects") or [])
         except Exception as exc:  # no evidence is better than no alert
             log.warning("no evidence for event %s: %s", str(event["event_id"])[:12], exc)
             return None

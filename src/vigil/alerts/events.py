@@ -112,10 +112,12 @@ class _Resolver:
         return str(rules.timezone_for(device)) if rules is not None else "UTC"
 
 
-def read_events(store: Store, batch: FeedBatch, known: set[str] | None = None) -> Iterator[EventFacts]:
+def read_events(store: Store, batch: FeedBatch, known: set[str] | None = None,
+                zones: dict[str, Any] | None = None) -> Iterator[EventFacts]:
     """The events of the records added or modified in ``batch`` (deleted records send nothing), skipping the
-    ids in ``known`` (already recorded) before any lookup."""
-    resolver = _Resolver(store, batch)
+    ids in ``known`` (already recorded) before any lookup. ``zones``: parsed rule sets by blob, kept by the
+    caller between batches."""
+    resolver = _Resolver(store, batch, zones if zones is not None else {})
     for change in batch.changes:
         if change.kind == "deleted" or change.oid is None or not change.path.endswith(".json"):
             continue

@@ -124,6 +124,7 @@ class OutboxFeeder:
         self.store = store
         self.config = config
         self.channels = effective_channels(config, environ)
+        self._rulesets: dict[str, Any] = {}  # parsed rule sets by blob (camera time zones), between batches
 
     def run_once(self, now: float | None = None) -> int:
         """Derive every event repo's new commits; returns the deliveries created."""
@@ -137,7 +138,9 @@ class OutboxFeeder:
         if batch is None:
             return 0
         known = self._known(repo) if batch.rebuilt else None
-        facts = list(read_events(self.store, batch, known))
+        if len(self._rulesets) > 64:
+            self._rulesets.clear()
+        facts = list(read_events(self.store, batch, known, self._rulesets))
         try:
             with transaction(self.store.engine, write=True) as conn:
                 created = self.enqueue(conn, facts, db_now(conn) if now is None else now)
