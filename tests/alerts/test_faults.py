@@ -136,3 +136,21 @@ def test_concurrent_workers_never_deliver_twice(tmp_path: Path, smtp: SmtpServer
         assert len(site.alerts.deliveries(state="sent")) == 12
     finally:
         site.close()
+
+
+def test_an_unreachable_channel_does_not_hold_up_another(tmp_path: Path, smtp: SmtpServer, receiver: HttpReceiver,
+                                                         secret: str) -> None:
+    receiver.answers = [(200, {}, 1.0)] * 3  # a slow receiver
+    site = Site(tmp_path / "ws", {"channels": {"mail": smtp_channel(smtp), "hook": webhook_channel(receiver)},
+                                  "claim_ttl": 2})
+    t0 = _enqueue(site, 3)
+    worker = site.alerts.worker()
+    try:
+        worker.run_once(t0)
+    finally:
+        worker.close()
+    assert len(smtp.messages) == 3  # not behind the webhooks
+    hooks = [a for a in site.alerts.deliveries() if a["channel"] == "hook"]
+    # at most half the claim's lifetime is spent on a batch: what is left is given back, not left to expire
+    assert {a["state"] for a in hooks} == {"sent", "pending"} and len(receiver.requests) < 3
+    assert all(a["attempts"] == (1 if a["state"] == "sent" else 0) for a in hooks)

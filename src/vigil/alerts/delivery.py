@@ -24,6 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -76,16 +79,19 @@ class Evidence:
         self.renderer = renderer
         self.size = size
         self._cache: OrderedDict[str, bytes | None] = OrderedDict()
+        self._lock = threading.Lock()  # channels deliver on their own threads
 
     def __call__(self, event: Mapping[str, Any]) -> bytes | None:
         key = str(event["event_id"])
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         image = self._render(event)
-        self._cache[key] = image
-        if len(self._cache) > self.size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = image
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
         return image
 
     def _render(self, event: Mapping[str, Any]) -> bytes | None:
@@ -162,11 +168,37 @@ class DeliveryWorker:
 
     # ------------------------------------------------------------------ sending
     def run_once(self, now: float | None = None) -> int:
-        """Claim and deliver one batch; returns how many were attempted (0: nothing due)."""
+        """Claim and deliver one batch; returns how many were claimed (0: nothing due). Each channel's
+        deliveries run on their own thread, so a slow or unreachable channel does not hold up the others."""
         claimed = self.claim(now)
+        started = time.monotonic()
+        by_channel: dict[str, list[Claimed]] = {}
         for c in claimed:
-            self.deliver(c, now)
+            by_channel.setdefault(c.delivery["channel"], []).append(c)
+
+        def work(rows: list[Claimed]) -> None:
+            for i, c in enumerate(rows):
+                if time.monotonic() - started > self.config.claim_ttl / 2:  # keep clear of the claim's expiry
+                    self.release(rows[i:])
+                    return
+                self.deliver(c, now)
+
+        if len(by_channel) <= 1:
+            work(claimed)
+        else:
+            with ThreadPoolExecutor(len(by_channel), thread_name_prefix="vigil-alerts") as pool:
+                for future in [pool.submit(work, rows) for rows in by_channel.values()]:
+                    future.result()
         return len(claimed)
+
+    def release(self, rows: list[Claimed]) -> None:
+        """Give claims back unattempted (their attempt is recorded as released, not counted)."""
+        d, a = t.alert_deliveries.c, t.alert_attempts.c
+        with transaction(self.store.engine, write=True) as conn:
+            for c in rows:
+                conn.execute(update(t.alert_deliveries).where(d.id == c.delivery["id"], d.claimed_by == self.holder)
+                             .values(claimed_by=None, claimed_until=None, attempts=d.attempts - 1))
+                conn.execute(delete(t.alert_attempts).where(a.id == c.attempt_id))
 
     def drain(self, now: float | None = None, rounds: int = 1000) -> int:
         """Deliver until nothing is due (at ``now``); returns the attempts made."""
