@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from vigil.cli.console import emit_json, err, out
+from vigil.cli.manual import examples
 from vigil.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from vigil.throughput import BenchReport
 
 # Same values as vigil.assess (imported lazily there: it loads OpenCV and onnxruntime).
@@ -30,13 +31,15 @@ FpsOpt = Annotated[float | None, typer.Option("--fps", help="Video sampling rate
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
-    app.command("bench")(bench_command)
+    app.command("eval", epilog=examples("eval"))(eval_command)
+    app.command("bench", epilog=examples("bench"))(bench_command)
 
 
 def _bar(disable: bool) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True, disable=disable)
+                    console=err.real, transient=True, disable=disable)
 
 
 def _num(v: float, digits: int = 3) -> str:
@@ -44,7 +47,7 @@ def _num(v: float, digits: int = 3) -> str:
 
 
 def eval_command(
-    gt: Annotated[Path, typer.Option("--gt", help="Ground truth gt.json (shared/data format).")],
+    gt: Annotated[Path, typer.Option("--gt", help="Ground truth: gt.json, boxes per image (format: docs/eval-gt.md).")],
     images: ImagesOpt = None,
     video: VideoOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
@@ -72,6 +75,8 @@ def eval_command(
     files = write_outputs(assessment, out_dir or Path(f"eval-{assessment.name}"))
     if json:
         return emit_json({**assessment.to_dict(), "files": {k: str(v) for k, v in files.items()}})
+    from rich.table import Table
+
     report = assessment.report
     table = Table("class", "gt", "pred", "AP50", "AP@[.5:.95]", f"P@{operating_score:g}", f"R@{operating_score:g}",
                   "FP/img", title=f"{assessment.name}: {assessment.n_frames} frames, {assessment.model.name}, "
@@ -130,6 +135,8 @@ def bench_command(
 
 
 def print_bench(report: BenchReport, source: str) -> None:
+    from rich.table import Table
+
     table = Table("measure", "value", title=f"vigil bench: {report.n_images} images from {source}, {report.model}, "
                                             f"annotate={'on' if report.annotate else 'off'}")
     n = report.workers[0].workers
