@@ -86,6 +86,6 @@ def test_stdin_size_limit(app: App, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("VIGIL_STDIN_MAX_MB", str(2000 / (1 << 20)))
     with open(data, "rb") as fh:
         monkeypatch.setattr(sys, "stdin", type("In", (), {"buffer": fh})())
-        with pytest.raises(UsageError, match="stdin for /s.bin is larger than"):
+        with pytest.raises(UsageError, match=r"stdin for /s\.bin is larger than"):
             app.put("images:/s.bin", ["-"])
     assert app.store.head("images") is None

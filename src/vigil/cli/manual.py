@@ -102,7 +102,8 @@ def help_topic(topic: Annotated[str, typer.Argument(help="exit-codes or json.")]
         print_table(["code", "error", "meaning"], exit_codes())
         return
     if topic == "json":
-        from vigil.cli.views import KINDS, __doc__ as conventions
+        from vigil.cli.views import KINDS
+        from vigil.cli.views import __doc__ as conventions
 
         out.print((conventions or "").split("\n\n", 1)[1].strip() + "\n", markup=False)
         print_table(["kind", "printed by", "keys"], ([k, c, ", ".join(keys)] for k, (c, keys) in KINDS.items()))

@@ -134,6 +134,12 @@ def bench_command(
     print_bench(report, str(images or video))
 
 
+def _spread(spread: tuple[float, float]) -> str:
+    """The rounds' lowest and highest ratio, printed beside the median."""
+    lo, hi = spread
+    return f"(rounds {_num(lo)}-{_num(hi)})" if lo == lo else ""  # NaN: no rounds
+
+
 def print_bench(report: BenchReport, source: str) -> None:
     from rich.table import Table
 
@@ -142,10 +148,12 @@ def print_bench(report: BenchReport, source: str) -> None:
     n = report.workers[0].workers
     table.add_row("bare decode+detect (images/s)", f"{report.bare_ips:.1f}")
     table.add_row(f"the same work as a Vigil pipeline, {n} worker(s) (images/s)", f"{report.framework_ips:.1f}")
-    table.add_row("[bold]framework ratio (same work) / bare[/]", f"[bold]{report.framework_ratio:.3f}[/]")
+    head = report.workers[0]
+    table.add_row("[bold]framework ratio (same work) / bare[/]",
+                  f"[bold]{report.framework_ratio:.3f}[/] {_spread(head.framework_ratio_spread)}")
     table.add_row(f"camera pipeline ({', '.join(report.stages)}), {n} worker(s) (images/s)",
                   f"{report.pipeline_ips:.1f}")
-    table.add_row("[bold]ratio camera pipeline / bare[/]", f"[bold]{report.ratio:.3f}[/]")
+    table.add_row("[bold]ratio camera pipeline / bare[/]", f"[bold]{report.ratio:.3f}[/] {_spread(head.ratio_spread)}")
     table.add_row("latency commit -> event p50 (ms)", _num(report.p50_ms, 1))
     table.add_row("latency commit -> event p95 (ms)", _num(report.p95_ms, 1))
     table.add_row("peak RSS (MiB)", f"{report.peak_rss_mib:.0f}")
@@ -154,11 +162,12 @@ def print_bench(report: BenchReport, source: str) -> None:
     out.print(table)
     stages = Table("workers", "threads/worker", "bare images/s", "framework images/s", "ratio",
                    "camera pipeline images/s", "ratio", *(f"{s} ms/img" for s in report.stages),
-                   title=f"by worker count (the three alternate; medians of {report.rounds} rounds; "
-                         "stage ms = job seconds / images)")
+                   title=f"by worker count (the three alternate; medians of {report.rounds} rounds, in brackets "
+                         "the lowest-highest round; stage ms = job seconds / images)")
     for w in report.workers:
         stages.add_row(str(w.workers), str(w.threads), f"{w.bare_ips:.1f}", f"{w.framework_ips:.1f}",
-                       f"{w.framework_ratio:.3f}", f"{w.pipeline_ips:.1f}", f"{w.ratio:.3f}",
+                       f"{w.framework_ratio:.3f} {_spread(w.framework_ratio_spread)}", f"{w.pipeline_ips:.1f}",
+                       f"{w.ratio:.3f} {_spread(w.ratio_spread)}",
                        *(_num(w.stage_ms.get(s, math.nan), 1) for s in report.stages))
     out.print(stages)
     out.print("[dim]framework ratio: the bundled detect stage run as a pipeline over the same images (decode, "
