@@ -356,28 +356,37 @@ def _rule_note(data: Any, path: tuple[str | int, ...]) -> str:
     return ""
 
 
-def _spec_error(
-    source: str, data: Any, root: Any, path: tuple[str | int, ...], msg: str, extra: int
-) -> SpecError:
+def _problem(source: str, data: Any, root: Any, path: tuple[str | int, ...], msg: str) -> str:
     key = ".".join(str(p) for p in path) or "(top level)"
-    where = key + _rule_note(data, path)
     line = _line_of(root, path) if root is not None else None
-    more = f" (and {extra} more error{'s' if extra > 1 else ''})" if extra else ""
-    return SpecError(
-        f"{source}{f':{line}' if line else ''}: invalid rule set at {where}: {msg}{more}",
-        hint=f"fix {key} in {source} and validate again",
-    )
+    return f"{source}{f':{line}' if line else ''}: invalid rule set at {key}{_rule_note(data, path)}: {msg}"
+
+
+def _spec_error(source: str, data: Any, root: Any, path: tuple[str | int, ...], msg: str) -> SpecError:
+    return _spec_errors(source, [_problem(source, data, root, path, msg)], path)
+
+
+def _spec_errors(source: str, problems: list[str], first: tuple[str | int, ...]) -> SpecError:
+    """One error naming every problem (each with its line and key), joined by "; ", the list kept in
+    ``problems`` for machine-readable output."""
+    key = ".".join(str(p) for p in first) or "(top level)"
+    more = f" and {len(problems) - 1} more place(s)" if len(problems) > 1 else ""
+    return SpecError("; ".join(problems), hint=f"fix {key}{more} in {source} and validate again",
+                     problems=problems)
 
 
 def _from_validation(source: str, data: Any, root: Any, exc: ValidationError) -> SpecError:
-    errors = exc.errors()
-    err = errors[0]
-    cause = (err.get("ctx") or {}).get("error")
-    path = cause.path if isinstance(cause, _KeyedError) else tuple(err["loc"])
-    msg = str(cause) if isinstance(cause, ValueError) else err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (misspelt, or not allowed here)"
-    return _spec_error(source, data, root, path, msg, len(errors) - 1)
+    problems: list[str] = []
+    first: tuple[str | int, ...] = ()
+    for i, err in enumerate(exc.errors()):
+        cause = (err.get("ctx") or {}).get("error")
+        path = cause.path if isinstance(cause, _KeyedError) else tuple(err["loc"])
+        msg = str(cause) if isinstance(cause, ValueError) else err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt, or not allowed here)"
+        problems.append(_problem(source, data, root, path, msg))
+        first = path if i == 0 else first
+    return _spec_errors(source, problems, first)
 
 
 def _load(text: str, source: str) -> tuple[Any, Any]:
@@ -410,4 +419,4 @@ def parse_ruleset(text: str, source: str) -> RuleSet:
     except ValidationError as exc:
         raise _from_validation(source, data, root, exc) from None
     except _KeyedError as exc:
-        raise _spec_error(source, data, root, exc.path, str(exc), 0) from None
+        raise _spec_error(source, data, root, exc.path, str(exc)) from None
