@@ -132,6 +132,11 @@ class DeliveryWorker:
     def claim(self, now: float | None = None, limit: int | None = None) -> list[Claimed]:
         """Claim up to ``limit`` (``alerts.batch``) due deliveries, oldest due first."""
         d, e = t.alert_deliveries.c, t.alert_events.c
+        with transaction(self.store.engine) as conn:  # most polls find nothing: no write lock for them
+            at = db_now(conn) if now is None else now
+            if conn.execute(select(d.id).where(d.state.in_(t.DUE_STATES), d.next_attempt_at <= at).limit(1)).first() \
+                    is None:
+                return []
         with transaction(self.store.engine, write=True) as conn:
             at = db_now(conn) if now is None else now
             dead = self._dead_holders(conn, at)
