@@ -123,6 +123,22 @@ def test_mqtt_events_in_frigate_shapes(tmp_path: Path) -> None:
         assert new["after"]["label"] == "person" and new["after"]["camera"] == "cam1"
         assert messages[f"{prefix}/cam1/person"] == [b"1", b"1"]
         assert messages[f"{prefix}/available"][0] == b"online"
+        worker = site.alerts.worker()
+        try:
+            assert worker.close_groups(time.time() + 60) == 0  # the group window (5 min) is still open
+            assert worker.close_groups(time.time() + 301) == 1
+            assert worker.close_groups(time.time() + 302) == 0  # ended once
+        finally:
+            worker.close()
+        while count("events") < 3 and time.monotonic() < deadline + 10:
+            try:
+                topic, payload, _ = got.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            messages.setdefault(topic, []).append(payload)
+        end = json.loads(messages[f"{prefix}/events"][2])
+        assert end["type"] == "end" and end["after"]["id"] == new["after"]["id"]
+        assert end["after"]["end_time"] == 1_700_100_005  # the last frame of the group
     finally:
         sub.loop_stop()
         sub.disconnect()

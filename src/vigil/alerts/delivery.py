@@ -21,6 +21,7 @@ Time: ``now`` arguments (tests step through schedules without sleeping); by defa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from vigil.alerts import metrics
 from vigil.alerts import tables as t
@@ -194,7 +195,43 @@ class DeliveryWorker:
             with ThreadPoolExecutor(len(by_channel), thread_name_prefix="vigil-alerts") as pool:
                 for future in [pool.submit(work, rows) for rows in by_channel.values()]:
                     future.result()
-        return len(claimed)
+        return len(claimed) + (self.close_groups(now) if not claimed else 0)
+
+    def close_groups(self, now: float | None = None) -> int:
+        """Send ``end`` for alerts of channels with updates (MQTT) whose group went quiet: no event joined it
+        for its group window. At least once: an alert is marked closed after its ``end`` was handed over."""
+        names = [name for name, config in self.configs.items() if config.updates]
+        if not names:
+            return 0
+        d, e = t.alert_deliveries.c, t.alert_events.c
+        m = t.alert_deliveries.alias("m")
+        last = select(func.max(m.c.created_at)).where(m.c.group_id == d.id).scalar_subquery()
+        last_ts = select(func.max(m.c.event_ts)).where(m.c.group_id == d.id).scalar_subquery()
+        with transaction(self.store.engine) as conn:
+            at = db_now(conn) if now is None else now
+            rows = conn.execute(select(t.alert_deliveries, *[c for c in t.alert_events.c if c.key != "event_id"],
+                                       last.label("last_joined"), last_ts.label("last_ts"))
+                                .join(t.alert_events, e.event_id == d.event_id)
+                                .where(d.kind == "new", d.state == t.SENT, d.closed_at.is_(None), d.channel.in_(names))
+                                .order_by(d.id).limit(self.config.batch)).mappings().all()
+        closed = 0
+        for r in rows:
+            window = self.config.group_window_for(r["rule_id"], r["channel"])
+            if (r["last_joined"] or r["created_at"]) + window > at:
+                continue
+            channel = self.channel(r["channel"])
+            if channel is None:
+                continue
+            claimed = Claimed(dict(r), dict(r), 0, None, at=at)
+            base = self.alert(claimed)
+            event = {**base.event, "end_ts": r["last_ts"] or base.event.get("ts")}
+            end = dataclasses.replace(base, kind="end", event=event)
+            if channel.send(end).status != "sent":
+                continue
+            with transaction(self.store.engine, write=True) as conn:
+                conn.execute(update(t.alert_deliveries).where(d.id == r["id"]).values(closed_at=at))
+            closed += 1
+        return closed
 
     def release(self, rows: list[Claimed]) -> None:
         """Give claims back unattempted (their attempt is recorded as released, not counted)."""

@@ -60,6 +60,7 @@ alert_deliveries = Table(
     Column("created_at", Float, nullable=False),
     Column("sent_at", Float, nullable=True),
     Column("latency", Float, nullable=True),  # frame committed -> handed to the channel, seconds
+    Column("closed_at", Float, nullable=True),  # an alert with updates: when its "end" was sent (MQTT)
     Column("last_code", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
     UniqueConstraint("event_id", "channel", "target", name="uq_delivery_key"),

@@ -1,7 +1,8 @@
 """MQTT (paho-mqtt, QoS 1 by default) in the shapes Frigate uses, so Home Assistant setups feel at home:
 
-* ``<prefix>/events``: ``{"type": "new"|"update", "before": {...}, "after": {...}}`` with id (the alert's; an
-  update carries the id of the alert it was grouped into), camera, label, score, top_score, box, area, zones,
+* ``<prefix>/events``: ``{"type": "new"|"update"|"end", "before": {...}, "after": {...}}`` with id (the alert's;
+  an update carries the id of the alert it was grouped into; ``end`` comes once no event joined the alert for
+  its group window, with ``end_time``), camera, label, score, top_score, box, area, zones,
   rule, severity, start_time, frame_time, snapshot (the evidence URL when Vigil serves one) and every object;
 * ``<prefix>/<camera>/<label>``: how many objects of that label the event's frame holds;
 * ``<prefix>/available``: ``online`` (retained) while a worker is connected, ``offline`` as its last will.
@@ -101,11 +102,14 @@ class MqttChannel:
                 self.close()
                 self._client = self._connect()
             state = event_state(alert)
-            message = {"type": "update" if alert.kind == "update" else "new", "before": state, "after": state}
+            kind = alert.kind if alert.kind in ("update", "end") else "new"
+            if kind == "end":
+                state = {**state, "end_time": float(alert.event.get("end_ts") or state["start_time"])}
+            message = {"type": kind, "before": state, "after": state}
             if not self._publish(self._client, f"{alert.target}/events", orjson.dumps(message)):
                 return Outcome("retry", None, "the broker did not acknowledge the publish in time")
             counts: dict[str, int] = {}
-            for o in alert.objects:
+            for o in alert.objects if kind != "end" else ():
                 counts[str(o.get("label"))] = counts.get(str(o.get("label")), 0) + 1
             for label, n in counts.items():
                 self._publish(self._client, f"{alert.target}/{alert.camera}/{label}", str(n))

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("sent_at", sa.Float, nullable=True),
         sa.Column("latency", sa.Float, nullable=True),
+        sa.Column("closed_at", sa.Float, nullable=True),
         sa.Column("last_code", sa.Integer, nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
         sa.UniqueConstraint("event_id", "channel", "target", name="uq_delivery_key"),
