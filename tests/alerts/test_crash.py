@@ -23,7 +23,7 @@ from vigil.alerts.mail import message_id
 from vigil.store.database import transaction
 
 KILLS = 10
-ALERTS = 60
+ALERTS = 40
 
 
 def test_sigkill_while_delivering_loses_nothing(tmp_path: Path) -> None:
