@@ -124,7 +124,7 @@ def test_thumbnails_of_jpeg_bytes_use_dct_scaling_and_cache() -> None:
 
 @pytest.mark.parametrize(("data", "where"), [
     ({"threshold": 0}, "threshold"),
-    ({"cameras": {"lobby*": {"samples": 0}}}, "cameras['lobby*'].samples"),
+    ({"cameras": {"lobby*": {"samples": 0}}}, "cameras['lobby*']: samples"),
     ({"frame_hieght": 100}, "frame_hieght"),
 ])
 def test_settings_errors_name_the_key(data: dict[str, object], where: str) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from PIL import Image
@@ -28,6 +28,7 @@ from PIL import Image
 from vigil.pipeline.datums import FileRef
 from vigil.pipeline.transform import DatumContext, Outputs
 from vigil.stages.frames import FramePath
+from vigil.stages.perdatum import PerDatumStage
 from vigil.stages.records import encode_record
 from vigil.store.models import FileInfo
 from vigil.vision.motion import (
@@ -42,18 +43,12 @@ from vigil.vision.motion import (
 IMAGE_EXTS = (".jpg", ".png", ".webp")
 
 
-class MotionStage:
+class MotionStage(PerDatumStage):
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.input = str(params.get("input", "validate"))
         self.settings = MotionSettings.parse(params.get("settings", {}), "motion stage params.settings")
 
-    def setup(self) -> None:
-        pass
-
-    def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
-        return [self._one(d) for d in datums]
-
-    def _one(self, ctx: DatumContext) -> Outputs:
+    def process(self, ctx: DatumContext) -> Outputs:
         outputs: Outputs = {}
         for f in ctx.files(self.input):
             parts = f.path.strip("/").split("/")

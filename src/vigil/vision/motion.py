@@ -33,15 +33,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
 from vigil.errors import SpecError
+from vigil.vision.camera_settings import CameraOverrides, first_error
 from vigil.vision.image import ImageDecodeError
 
 Grey = npt.NDArray[np.uint8]
@@ -49,14 +49,12 @@ Reason = Literal["motion", "no_motion", "first_frame", "light_change", "keepaliv
 RUNS_DETECTION: frozenset[str] = frozenset({"motion", "first_frame", "light_change", "keepalive", "disabled"})
 
 
-class MotionSettings(BaseModel):
+class MotionSettings(CameraOverrides):
     """Motion gating settings of one camera (defaults: Frigate's, measured on the shared clips).
 
     ``cameras`` maps a device glob (``fnmatch``, case-sensitive) to field overrides applied in order, e.g.
     ``{"lobby-*": {"enabled": false}}``; see :meth:`for_device`.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = Field(True, description="false: every frame is judged as moving (detection always runs)")
     frame_height: int = Field(100, ge=16, le=1080, description="height of the analysed thumbnail, pixels")
@@ -70,48 +68,13 @@ class MotionSettings(BaseModel):
     keepalive_seconds: int = Field(
         10, ge=0, description="detection also runs on a camera's first frame in each such interval, so objects "
         "that stopped moving keep being seen (0: never)")
-    cameras: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    _per_device: dict[str, MotionSettings] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _overrides(self) -> MotionSettings:
-        for glob, override in self.cameras.items():
-            if "cameras" in override:
-                raise ValueError(f"cameras[{glob!r}]: overrides cannot nest 'cameras'")
-            try:
-                self._with(override)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise ValueError(f"cameras[{glob!r}].{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-        return self
-
-    def _with(self, override: dict[str, Any]) -> MotionSettings:
-        return MotionSettings.model_validate({**self.model_dump(exclude={"cameras"}), **override})
-
-    def for_device(self, device: str) -> MotionSettings:
-        """The settings of one camera: every matching ``cameras`` entry applied in order (later wins)."""
-        if not self.cameras:
-            return self
-        cached = self._per_device.get(device)
-        if cached is None:
-            merged: dict[str, Any] = {}
-            for glob, override in self.cameras.items():
-                if fnmatchcase(device, glob):
-                    merged.update(override)
-            cached = self._with(merged) if merged else self
-            if len(self._per_device) < 4096:  # bounded: device names come from uploads
-                self._per_device[device] = cached
-        return cached
-
     @classmethod
     def parse(cls, data: Any, where: str = "motion settings") -> MotionSettings:
         """From a mapping (YAML/JSON); :class:`SpecError` naming ``where`` and the bad key."""
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-            raise SpecError(f"{where}: {loc}: {err['msg']}", "fix the key, or remove it to use the default") from None
+            raise SpecError(f"{where}: {first_error(exc)}", "fix the key, or remove it to use the default") from None
 
 
 @dataclass(frozen=True)
