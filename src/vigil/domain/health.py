@@ -7,7 +7,9 @@ id, severity, tenant, device, ts, source, no objects, notify, description) plus 
 Per frame (:func:`health_events`): a condition STARTS on the frame that completes ``frames`` consecutive frames
 where it holds, and RECOVERS on the first frame where it no longer holds after such a run. Judged over the
 camera's frames of the last ``seconds`` (a bounded look-back, which must hold more than ``frames`` frames for
-a run to be told apart from a longer one). The facts come from the motion stage's verdicts.
+a run to be told apart from a longer one). The facts come from the motion stage's verdicts. A moved camera has
+no recovery event: its new view becomes the reference (after about half the motion look-back), which says
+nothing about whether it was put back.
 
 Offline (:func:`offline_events`): a function of the camera's recent frame times, its usual interval (their
 median gap) and ``now``. While the newest frame is older than ``offline_factor`` usual intervals (at least
@@ -112,7 +114,7 @@ def health_events(ruleset: RuleSet, frames: Sequence[SceneFacts], *, rules_versi
             run = run + 1 if flag else 0
         if flags[-1] and run + 1 == check.frames:
             state: State | None = "started"
-        elif not flags[-1] and run >= check.frames and check.recovery:
+        elif not flags[-1] and run >= check.frames and check.recovery and check.condition != "moved":
             state = "recovered"
         else:
             state = None
