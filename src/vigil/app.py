@@ -6,6 +6,7 @@ It opens the workspace and turns user-level requests ("put these files and folde
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -13,15 +14,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
-from vigil.errors import NotFoundError, UsageError
+from vigil.errors import NotFoundError, UsageError, VigilError
 from vigil.executors.local import LocalExecutor
 from vigil.pipeline import registry
 from vigil.pipeline.command import CommandTransform
 from vigil.pipeline.jobs import JobInfo, ProgressFn
 from vigil.pipeline.pyfunc import PythonTransform
 from vigil.pipeline.registry import Pipeline
-from vigil.pipeline.runner import run_pending
+from vigil.pipeline.runner import Runner, RunReport
 from vigil.pipeline.spec import PipelineSpec, load_specs
 from vigil.pipeline.transform import TransformFactory
 from vigil.stages.registry import STAGES, stage_factory
@@ -31,6 +33,8 @@ from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
 from vigil.store.workspace import Workspace
 from vigil.vision import catalog
+
+log = logging.getLogger(__name__)
 
 STDIN = "-"
 ENV_CACHE = "VIGIL_CACHE"
@@ -112,6 +116,18 @@ def match_glob(pattern: str, path: str) -> bool:
     regex = re.escape(pattern).replace(r"\*\*", "\x00").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
     regex = regex.replace("\x00", ".*").replace(r"\[", "[").replace(r"\]", "]").replace("[!", "[^")
     return re.fullmatch(regex, path) is not None
+
+
+class Duty(Protocol):
+    """Work the runner does after each pass over the DAG (``vigil run``, ``vigil run --watch``, ``vigil serve``):
+    derive an index from new commits, deliver due alerts, ... Registered explicitly in :attr:`App.duties`."""
+
+    name: str
+
+    def run_once(self) -> int:
+        """Do what is due now; return how much was done (0: idle). Failures of single items are recorded and
+        retried by the duty itself; only an unusable environment (database down) raises."""
+        ...
 
 
 class App:
@@ -218,10 +234,47 @@ class App:
         return [registry.create_pipeline(self.store, s, update_existing=update, reprocess=reprocess)
                 for s in ordered]
 
+    @cached_property
+    def runner(self) -> Runner:
+        return Runner(self.store, self.executor, self.factory_for)
+
+    @cached_property
+    def duties(self) -> list[Duty]:
+        """What runs after each pass of the runner, in this order."""
+        return []
+
+    def run_duties(self) -> int:
+        """Run every duty once; returns the work done. A failing duty is logged and does not stop the others."""
+        done = 0
+        for duty in self.duties:
+            try:
+                done += duty.run_once()
+            except VigilError as exc:
+                log.error("%s failed: %s", duty.name, exc)
+        return done
+
+    def run_pipelines(self, pipeline: str | None = None, *, force: bool = False,
+                      progress: ProgressFn | None = None) -> RunReport:
+        """One pass over the DAG (or one pipeline), then the duties: jobs run, pipelines skipped and why,
+        pipelines that failed."""
+        report = self.runner.run_once(pipeline, force=force, progress=progress)
+        self.run_duties()
+        return report
+
     def run(self, pipeline: str | None = None, *, force: bool = False,
             progress: ProgressFn | None = None) -> list[JobInfo]:
-        return run_pending(self.store, self.executor, self.factory_for, only=pipeline, force=force,
-                           progress=progress)
+        """The jobs of one pass. Naming a pipeline that cannot run raises its error; over the whole DAG a
+        broken pipeline is recorded (see :meth:`run_pipelines`) and the others run."""
+        report = self.run_pipelines(pipeline, force=force, progress=progress)
+        if pipeline is not None and pipeline in report.errors:
+            raise report.errors[pipeline]
+        return report.jobs
+
+    def watch(self, *, interval: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
+              on_report: Callable[[RunReport], None] | None = None, progress: ProgressFn | None = None) -> None:
+        """Run pipelines as commits arrive until ``should_stop``; never stops on a failure."""
+        self.runner.watch(interval=interval, should_stop=should_stop, on_report=on_report, progress=progress,
+                          between=self.run_duties)
 
     # --------------------------------------------------------- models, rules
     def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
@@ -285,4 +338,4 @@ def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
     return topological_order(specs)
 
 
-__all__ = ["App", "Upload", "match_glob", "plan_uploads"]
+__all__ = ["App", "Duty", "Upload", "match_glob", "plan_uploads"]

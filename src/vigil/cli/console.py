@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,3 +31,32 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interrupt so that running jobs are marked KILLED and leases handed back."""
+
+
+_signalled: list[int] = []  # SIGTERM received (typer reports any interrupt as exit code 130: we tell them apart)
+
+
+def terminated() -> bool:
+    return bool(_signalled)
+
+
+@contextmanager
+def terminate_on_sigterm() -> Iterator[None]:
+    """While inside, SIGTERM interrupts the main thread like Ctrl-C (exit code 143)."""
+    def _raise(signum: int, _frame: object) -> None:
+        _signalled.append(signum)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

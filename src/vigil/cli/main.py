@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from vigil import __version__
 from vigil.cli import camera, data, measure, pipelines
-from vigil.cli.console import err
+from vigil.cli.console import err, terminated
 from vigil.cli.state import state
 from vigil.errors import VigilError
 
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # without standalone mode click returns a command's `typer.Exit(code)` instead of raising it
         rc = app(args=argv, standalone_mode=False)
+        if rc == 130:  # typer's answer to an interrupt: Ctrl-C, or SIGTERM (see console.terminate_on_sigterm)
+            err.print("terminated" if terminated() else "aborted")
+            return 143 if terminated() else 130
         return rc if isinstance(rc, int) else 0
     except VigilError as exc:
         if state.debug:
@@ -76,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"[red]error:[/] {escape(message)}\n[dim]hint:[/] see `{escape(command)} --help`")
         return int(getattr(exc, "exit_code", 2))
     except (click.exceptions.Abort, KeyboardInterrupt):
-        err.print("aborted")
-        return 130
+        err.print("terminated" if terminated() else "aborted")
+        return 143 if terminated() else 130
     except BrokenPipeError:
         return 0
     except Exception as exc:  # an unexpected failure: one line, traceback only on request

@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vigil.cli.console import emit_json, out, when
+from vigil.cli.console import emit_json, out, terminate_on_sigterm, when
 from vigil.cli.state import state
 from vigil.errors import NotFoundError, PipelineError
 from vigil.pipeline import datum_records, registry
 from vigil.pipeline.draw import draw_dag
-from vigil.pipeline.jobs import FAILURE, JobInfo, get_job, list_jobs
+from vigil.pipeline.jobs import JobInfo, get_job, list_jobs
+from vigil.pipeline.runner import RunReport
 from vigil.pipeline.spec import load_specs
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -100,25 +102,41 @@ def draw(files: Annotated[list[Path] | None, typer.Argument(help="Spec files; de
     out.print(draw_dag(specs) or "(no pipelines)")
 
 
-def run(pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline.")] = None,
-        watch: Annotated[bool, typer.Option("--watch", help="Keep running as commits arrive.")] = False,
+def run(pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline (even if it is backing off).")] = None,
+        watch: Annotated[bool, typer.Option("--watch", help="Keep running as commits arrive (never exits on "
+                                                               "a failure; stop with Ctrl-C or SIGTERM).")] = False,
         interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 1.0,
+        force: Annotated[bool, typer.Option("--force", help="Run even without new input, and pipelines that "
+                                                              "are backing off.")] = False,
         json: JsonOpt = False) -> None:
-    """Run every pipeline whose inputs have new commits (upstream first)."""
+    """Run every pipeline whose inputs have new commits (upstream first). A pipeline that fails is recorded and
+    backs off; the others go on. Exits non-zero if any pipeline or datum failed."""
     app = state.app()
-    with _progress(json) as (bar, update):
-        while True:
-            jobs = app.run(pipeline, progress=update)
-            if json and (jobs or not watch):
-                emit_json([j.to_dict() for j in jobs])
-            elif jobs or not watch:
-                _print_jobs(jobs, bar)
-            if not watch:
-                break
-            if not jobs:
-                time.sleep(interval)
-    if any(j.state == FAILURE for j in jobs):
-        raise PipelineError("a job failed", "see `vigil job inspect JOB` and `vigil logs --job JOB`")
+    with _progress(json) as (bar, update), terminate_on_sigterm():
+        if watch:
+            app.watch(interval=interval, progress=update,
+                      on_report=lambda report: _show_report(report, json, bar, watching=True))
+            return
+        report = app.run_pipelines(pipeline, force=force, progress=update)
+        _show_report(report, json, bar, watching=False)
+    if report.failed:
+        names = sorted(set(report.errors) | {j.pipeline for j in report.jobs if j.state not in ("SUCCESS", "EMPTY")})
+        raise PipelineError(f"pipeline(s) failed: {', '.join(names)}",
+                            "see `vigil job inspect JOB` and `vigil logs --job JOB`; fixed inputs or code are "
+                            "picked up by the next run")
+
+
+def _show_report(report: RunReport, json: bool, bar: Progress, *, watching: bool) -> None:
+    if json:
+        emit_json({"jobs": [j.to_dict() for j in report.jobs], "skipped": report.skipped,
+                   "errors": {name: str(exc) for name, exc in report.errors.items()}})
+        return
+    if report.jobs or not watching:
+        _print_jobs(report.jobs, bar, quiet_if_none=bool(report.skipped or report.errors))
+    for name, why in sorted(report.skipped.items()):
+        out.print(f"[yellow]skipped[/] {name}: {escape(why)}")
+    for name, exc in sorted(report.errors.items()):
+        out.print(f"[red]failed[/] {name}: {escape(str(exc))}")
 
 
 class _progress:
@@ -143,9 +161,10 @@ class _progress:
         self.bar.stop()
 
 
-def _print_jobs(jobs: list[JobInfo], _bar: Progress) -> None:
+def _print_jobs(jobs: list[JobInfo], _bar: Progress, *, quiet_if_none: bool = False) -> None:
     if not jobs:
-        out.print("nothing to do: no pipeline has new input")
+        if not quiet_if_none:
+            out.print("nothing to do: no pipeline has new input")
         return
     table = Table("pipeline", "job", "state", "datums", "processed", "skipped", "failed", "removed", "seconds")
     for j in jobs:
@@ -158,7 +177,8 @@ def _print_jobs(jobs: list[JobInfo], _bar: Progress) -> None:
 
 
 def _state(s: str) -> str:
-    colour = {"SUCCESS": "green", "FAILURE": "red", "KILLED": "red", "EMPTY": "yellow"}.get(s, "cyan")
+    colour = {"SUCCESS": "green", "FAILURE": "red", "KILLED": "red", "EMPTY": "yellow", "PARTIAL": "yellow"}.get(
+        s, "cyan")
     return f"[{colour}]{s}[/]"
 
 
