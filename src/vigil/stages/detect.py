@@ -86,6 +86,7 @@ class DetectStage:
             if f.path.endswith(".json"):
                 doc = json.loads(ctx.read(f))
                 src = doc["source"]
+                doc["_path"] = f.path  # the frame's record path (keeps a renamed duplicate's "~" suffix)
                 out.append((FileRef(src["path"], src["sha256"], int(src.get("size", 0))), doc))
         return out
 
@@ -103,14 +104,14 @@ class DetectStage:
             skipped = [(i, f, m) for i, f, m in frames if m is not None and not m["motion"]["detect"]]
             for i, f, note in skipped:
                 assert note is not None
-                frame = FramePath(note["tenant"], note["device"], int(note["ts"]))
+                frame = FramePath.parse(note["_path"])
                 shape = (int(note["height"] or 1), int(note["width"] or 1))
                 results[i][frame.path(".json")] = _record(frame, f, shape, info, [], note)
             todo = [(i, f, m) for i, f, m in frames if m is None or m["motion"]["detect"]]
             cache = shared_frames()  # validate's decoded pixels when this process has them, else a decode
             images = [cache.decoded(f.oid, partial(datums[i].read, f)) for i, f, _ in todo]
             for (i, f, m), img, dets in zip(todo, images, detector.detect(images), strict=True):
-                frame = FramePath.parse(f.path) if m is None else FramePath(m["tenant"], m["device"], int(m["ts"]))
+                frame = FramePath.parse(f.path if m is None else m["_path"])
                 out = results[i]
                 out[frame.path(".json")] = _record(frame, f, img.shape, info, dets.to_records(), m)
                 if self.annotate:
