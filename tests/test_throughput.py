@@ -52,7 +52,7 @@ def test_bench_report_is_well_formed(tmp_path: Path) -> None:
 def test_specs_carry_bench_settings(tmp_path: Path) -> None:
     names = write_specs(tmp_path / "s.yaml", workers=3, threads=1, annotate=False, batch_size=4)
     docs = list(yaml.safe_load_all((tmp_path / "s.yaml").read_text()))
-    assert names[:3] == ["validate", "detect", "threat"]
+    assert names[:4] == ["validate", "motion", "detect", "threat"]
     detect = next(d for d in docs if d["pipeline"]["name"] == "detect")
     assert detect["transform"]["params"]["annotate"] is False
     assert detect["transform"]["params"]["threads"] == 1
@@ -69,7 +69,8 @@ def test_framework_spec_is_the_bundled_detect_reading_the_images(tmp_path: Path)
     detect = docs[0]
     assert detect["input"]["cross"][0]["pfs"] == {"repo": "images", "glob": "/*/*"}
     assert detect["input"]["cross"][1] == camera["input"]["cross"][1]  # the model input, unchanged
-    assert detect["transform"]["params"] == {**camera["transform"]["params"], "images": "images"}
+    bundled = {k: v for k, v in camera["transform"]["params"].items() if k != "motion"}  # no gating: every frame
+    assert detect["transform"]["params"] == {**bundled, "images": "images"}
     assert detect["parallelism_spec"] == camera["parallelism_spec"]
 
 

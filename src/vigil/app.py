@@ -238,6 +238,25 @@ class App:
     def open(cls, workspace: Path | None = None) -> App:
         return cls(Workspace.find(workspace))
 
+    @staticmethod
+    def migrate(workspace: Path | None = None, *, check: bool = False) -> tuple[str | None, str]:
+        """Bring the workspace's metadata schema to this Vigil's revision (or, with ``check``, only say where it
+        is): (revision before, revision after). ``WorkspaceError`` if the schema is newer than this Vigil."""
+        from vigil.store import migrations
+        from vigil.store.database import make_engine
+
+        ws = Workspace.find(workspace)
+        engine = make_engine(ws.metadata_url(), migrate=None)
+        try:
+            with engine.connect() as conn:
+                before = migrations.current_revision(conn)
+            if check or before == migrations.HEAD:
+                return before, before or "none"
+            migrations.ensure_current(engine)  # refuses a newer schema
+            return before, migrations.HEAD
+        finally:
+            engine.dispose()
+
     @classmethod
     def init(cls, folder: Path, config: WorkspaceConfig | None = None) -> App:
         return cls(Workspace.init(folder, config))

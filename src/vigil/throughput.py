@@ -218,10 +218,12 @@ def write_framework_spec(dest: Path, *, workers: int, threads: int, annotate: bo
     Vigil pipeline."""
     detect = next(d for d in _bench_docs(workers, threads, annotate, batch_size)
                   if d.get("transform", {}).get("stage") == "detect")
+    params = detect["transform"]["params"]
+    frames = params.pop("motion", None) or params.get("images")  # the input detect takes its frames from
     for part in detect["input"]["cross"]:
-        if part["pfs"]["repo"] == detect["transform"]["params"]["images"]:
+        if part["pfs"]["repo"] == frames:
             part["pfs"].update(repo="images", glob="/*/*")
-    detect["transform"]["params"]["images"] = "images"
+    params["images"] = "images"
     dest.write_text(yaml.safe_dump(detect, sort_keys=False), encoding="utf-8")
 
 

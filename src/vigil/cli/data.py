@@ -31,7 +31,7 @@ branch_app = typer.Typer(help="Create and list branches.", no_args_is_help=True)
 def register(app: typer.Typer) -> None:
     app.add_typer(repo_app, name="repo")
     app.add_typer(branch_app, name="branch")
-    for fn in (init, put, rm, get, ls, log, diff, inspect, lineage, fsck, gc):
+    for fn in (init, put, rm, get, ls, log, diff, inspect, lineage, fsck, gc, migrate):
         app.command(epilog=examples(fn.__name__))(fn)
 
 
@@ -297,6 +297,28 @@ def fsck(json: JsonOpt = False) -> None:
         out.print("[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]")
     if not report.ok:
         raise typer.Exit(7)
+
+
+def migrate(check: Annotated[bool, typer.Option("--check", help="Only say whether an upgrade is needed "
+                                                                "(exit 1 if so).")] = False,
+            json: JsonOpt = False) -> None:
+    """Upgrade the workspace's metadata schema to this Vigil's (done automatically on open unless
+    `migrate: manual` is set in .vigil/vigil.yaml). Back up .vigil/ or the database first."""
+    from vigil.app import App
+    from vigil.store.migrations import HEAD
+
+    before, after = App.migrate(state.workspace, check=check)
+    needed = before != HEAD
+    if json:
+        emit_json({"before": before, "after": after, "head": HEAD, "upgrade_needed": needed and check})
+    elif check:
+        out.print(f"schema {before or 'none (Vigil 0.1)'}; this Vigil needs {HEAD}: "
+                  f"{'run `vigil migrate`' if needed else 'up to date'}", markup=False)
+    else:
+        out.print(f"schema {before or 'none (Vigil 0.1)'} -> {after}" if needed else f"schema {after}: up to date",
+                  markup=False)
+    if check and needed:
+        raise typer.Exit(1)
 
 
 def gc(grace: Annotated[float, typer.Option(help="Keep unreferenced blobs younger than this many seconds.")] = 3600,

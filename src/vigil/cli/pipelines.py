@@ -80,9 +80,11 @@ def list_(json: JsonOpt = False) -> None:
         j = last[p.name]
         ins = ", ".join(f"{x.repo}:{x.glob}" for x in p.spec.input.walk())
         tr = p.spec.transform
+        backoff = (f"after {p.failures} failure(s), next try {when(p.retry_at)}"
+                   if p.retry_at is not None and p.failures else "-")
         rows.append([p.name, ins, tr.stage or tr.python or " ".join(tr.cmd or []), j.id if j else "-",
-                     j.state if j else "-"])
-    print_table(["pipeline", "inputs", "transform", "last job", "state"], rows, colour=STATES,
+                     j.state if j else "-", backoff])
+    print_table(["pipeline", "inputs", "transform", "last job", "state", "backing off"], rows, colour=STATES,
                 empty="no pipelines (create them with `vigil pipeline create FILE`)")
 
 
@@ -96,7 +98,9 @@ def inspect(name: Annotated[str, typer.Argument(help="Pipeline name.")], json: J
     p = registry.get_pipeline(state.app().store, name)
     if json:
         return emit_json(pipeline_view(p))
-    print_fields([("pipeline", p.name), ("version", p.version), ("created", when(p.created_at))])
+    print_fields([("pipeline", p.name), ("version", p.version), ("created", when(p.created_at)),
+                  ("failures", str(p.failures)), ("next try", when(p.retry_at) if p.retry_at else "-"),
+                  ("last error", p.last_error or "-")])
     out.print(jsonlib.dumps(p.spec.model_dump(mode="json", exclude_defaults=True), indent=2), markup=False)
 
 
@@ -305,6 +309,17 @@ def datum_restart(pipeline: Annotated[str, typer.Argument(help="Pipeline name.")
 
     datum_records.restart(state.app().store, pipeline, datum)
     out.print(f"datum {datum} of {pipeline} will be processed by the next run", markup=False)
+
+
+@datum_app.command("retry")
+def datum_retry(pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+                datum: Annotated[str | None, typer.Argument(help="Datum id or prefix (default: every failed datum).")]
+                = None) -> None:
+    """Retry failed datums at the next `vigil run` instead of after their back-off."""
+    from vigil.pipeline import datum_records
+
+    n = datum_records.retry(state.app().store, pipeline, datum)
+    out.print(f"{n} failed datum(s) of {pipeline} will be retried by the next run", markup=False)
 
 
 def logs(pipeline: Annotated[str | None, typer.Option("--pipeline", "-p", help="Logs of this pipeline's datums.")]
