@@ -35,7 +35,7 @@ from vigil.vision.image import decode_image, encode_jpeg  # noqa: E402
 SHARED = next((p for p in (REPO / "shared", REPO.parent / "shared") if (p / "data").is_dir()), REPO.parent / "shared")
 SEED = SHARED / "data" / "seed"
 FRAME = SEED / "dev1_1511891155.jpg"  # a man on a street: rule.json raises an event
-STAGES = ("validate", "detect", "threat")
+STAGES = ("validate", "motion", "detect", "threat")
 
 
 def pct(values: list[float], q: float) -> float:
