@@ -59,9 +59,10 @@ def _frames(n: int) -> list[bytes]:
     return out
 
 
-def latency(n: int, with_report: bool) -> tuple[list[float], list[float], list[float]]:
+def latency(n: int, with_report: bool) -> tuple[list[float], list[float], list[float], float, float]:
     """(frame commit -> SMTP accepted, threat commit -> SMTP accepted, bare decode + inference) in seconds,
-    ``n`` frames each."""
+    ``n`` frames each; and the process's CPU seconds per frame for the first and for the bare loop (what each
+    costs whatever else loads the machine)."""
     from vigil.demo import camera_specs_path
     from vigil.vision.detector import DetectorConfig, load_detector
 
@@ -83,9 +84,10 @@ def latency(n: int, with_report: bool) -> tuple[list[float], list[float], list[f
         frames = _frames(n + 2)
         times: list[float] = []
         after_threat: list[float] = []
+        cpu = 0.0
         for i, data in enumerate(frames):
             before = len(smtp.messages)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with app.store.begin_commit("images") as c:
                 c.put_bytes(f"/cam{i}_{1_700_000_000 + i}.jpg", data)
             app.run_pipelines()
@@ -93,6 +95,7 @@ def latency(n: int, with_report: bool) -> tuple[list[float], list[float], list[f
                 time.sleep(0.0005)
             if i >= 2:  # the first two warm the workers (model load, caches)
                 times.append(time.perf_counter() - t0)
+                cpu += time.process_time() - c0
                 threat = app.store.head("threat")
                 assert threat is not None
                 after_threat.append(time.time() - threat.created_at)
@@ -101,11 +104,12 @@ def latency(n: int, with_report: bool) -> tuple[list[float], list[float], list[f
     smtp.stop()
     detector = load_detector(model, None, DetectorConfig(score_threshold=0.3, threads=1))
     bare = []
+    c0 = time.process_time()
     for data in frames:
         t0 = time.perf_counter()
         detector.detect([decode_image(data)])
         bare.append(time.perf_counter() - t0)
-    return times, after_threat, bare[2:]
+    return times, after_threat, bare[2:], cpu / n, (time.process_time() - c0) / len(frames)
 
 
 def _events(app: App, n: int) -> None:
@@ -202,12 +206,13 @@ def main() -> None:
     os.environ.setdefault("VIGIL_MIRROR", f"{SHARED / 'models'}:{SEED}")
     os.environ.setdefault("VIGIL_CACHE", str(Path(tempfile.gettempdir()) / "vigil-bench-cache"))
     for with_report in (False, True):
-        times, after, bare = latency(args.frames, with_report)
+        times, after, bare, cpu, bare_cpu = latency(args.frames, with_report)
         dag = " -> ".join(STAGES + (("report",) if with_report else ()))
         p50, p95, b50 = statistics.median(times) * 1000, pct(times, 0.95) * 1000, statistics.median(bare) * 1000
         print(f"frame committed -> SMTP accepted ({dag}, {args.frames} frames, warm): p50 {p50:.0f} ms, "
               f"p95 {p95:.0f} ms, of which from the threat commit on p50 {statistics.median(after) * 1000:.0f} ms; "
-              f"bare decode+inference p50 {b50:.1f} ms (ratio {p50 / b50:.1f}x)")
+              f"bare decode+inference p50 {b50:.1f} ms (ratio {p50 / b50:.1f}x); CPU per frame {cpu * 1000:.0f} ms "
+              f"vs bare {bare_cpu * 1000:.0f} ms")
     for kind in ("smtp", "webhook"):
         rate, cpu = throughput(kind, args.alerts)
         print(f"deliveries/s to {kind} ({args.alerts} alerts, one worker): {rate:.0f}; worker CPU "
