@@ -3,12 +3,33 @@
 
 from __future__ import annotations
 
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import default
 from email.utils import formatdate
 
 from vigil.alerts.message import Alert, html_body, subject, text_body
 
 EVIDENCE_CID = "evidence"
+
+
+class _Headers(HeaderRegistry):
+    """The standard header registry, except that it makes each header class once: the stock one builds a new
+    class with ``type()`` for every header it parses or folds (a third of an alert e-mail's CPU time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+POLICY = default.clone(header_factory=_Headers())  # email.policy.default, with the registry above
 
 
 def message_id(alert_id: str, domain: str) -> str:
@@ -22,7 +43,7 @@ def domain_of(address: str) -> str:
 
 def build_email(alert: Alert, sender: str, *, domain: str | None = None, date: float | None = None) -> EmailMessage:
     """The alert as an e-mail to ``alert.target`` from ``sender``; ``date`` (unix seconds) for the Date header."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject(alert)
     msg["From"] = sender
     msg["To"] = alert.target
