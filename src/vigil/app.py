@@ -405,9 +405,14 @@ class App:
                       progress: ProgressFn | None = None) -> RunReport:
         """One pass over the DAG (or one pipeline), then the duties: jobs run, pipelines skipped and why,
         pipelines that failed."""
-        report = self.runner.run_once(pipeline, force=force, progress=progress)
+        report = self.runner.run_once(pipeline, force=force, progress=progress, after_job=self._after_job)
         self.run_duties()
         return report
+
+    def _after_job(self, job: JobInfo) -> None:
+        """Duties right after a published job, so an alert is handed over as soon as its threat commit is
+        durable, without waiting for the pipelines downstream (the report)."""
+        self.run_duties()
 
     def run(self, pipeline: str | None = None, *, force: bool = False,
             progress: ProgressFn | None = None) -> list[JobInfo]:
@@ -422,7 +427,7 @@ class App:
               on_report: Callable[[RunReport], None] | None = None, progress: ProgressFn | None = None) -> None:
         """Run pipelines as commits arrive until ``should_stop``; never stops on a failure."""
         self.runner.watch(interval=interval, should_stop=should_stop, on_report=on_report, progress=progress,
-                          between=self.run_duties)
+                          between=self.run_duties, after_job=self._after_job)
 
     # --------------------------------------------------------- models, rules
     def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
