@@ -6,12 +6,18 @@ SHARED ?= $(abspath ../shared)
 # Model weights and sample images come from the local mirror (air-gapped: no downloads needed).
 export VIGIL_MIRROR ?= $(SHARED)/models:$(SHARED)/data/seed
 
-.PHONY: setup demo test lint bench clean
+CONSTRAINTS := deploy/containers/constraints.txt
+REGISTRY ?=
+ROLES ?= validate detect threat report server
 
-$(VENV)/.installed: pyproject.toml
+.PHONY: setup demo test lint bench clean images push lock containers-tools
+
+# The runtime dependencies are pinned by the images' lock ($(CONSTRAINTS)), so tests run on the versions the
+# images carry (a stage must give the same bytes in its container as in-process).
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -20,9 +26,10 @@ demo: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/vigil demo
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
+	$(BIN)/hadolint deploy/containers/Containerfile
 
 # The venv's bin first on PATH: tests drive the `vigil` console script and command transforms run `python3`.
 test: lint
@@ -30,6 +37,22 @@ test: lint
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py
+
+# Container images (podman, buildah, mmdebstrap installed from Debian's packages when missing).
+containers-tools:
+	deploy/containers/install.sh
+
+images: containers-tools
+	deploy/containers/build.sh $(ROLES)
+
+# make push REGISTRY=host:port [TLS_VERIFY=false] [ROLES="..."]
+push:
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host:port"; exit 2; }
+	deploy/containers/push.sh $(REGISTRY) $(ROLES)
+
+# Regenerate the dependency lock from a fresh resolved install of vigil[s3,postgres].
+lock:
+	deploy/containers/lock.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-workspace
