@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.containers import require_images
 from tests.shared_data import SHARED, require
 
 
@@ -27,3 +28,9 @@ def seed_dir() -> Path:
 @pytest.fixture(scope="session")
 def pets_dir() -> Path:
     return require(SHARED / "data" / "eval" / "pets2009_s2l1" / "images")
+
+
+@pytest.fixture(scope="session")
+def vigil_images() -> None:
+    """Every role's image built from this checkout (podman; see tests/containers.py)."""
+    require_images()

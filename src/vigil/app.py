@@ -9,12 +9,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from vigil.errors import NotFoundError, UsageError
+from vigil.executors.container import ContainerExecutor, InImage
 from vigil.executors.local import LocalExecutor
 from vigil.pipeline import registry
 from vigil.pipeline.command import CommandTransform
@@ -23,13 +24,15 @@ from vigil.pipeline.pyfunc import PythonTransform
 from vigil.pipeline.registry import Pipeline
 from vigil.pipeline.runner import run_pending
 from vigil.pipeline.spec import PipelineSpec, load_specs
-from vigil.pipeline.transform import TransformFactory
+from vigil.pipeline.spec import Transform as TransformSpec
+from vigil.pipeline.transform import DatumResult, DatumTask, Executor, RunOptions, TransformFactory
 from vigil.stages.registry import STAGES, stage_factory
 from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
+from vigil.store.objects import ObjectStore
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
-from vigil.store.workspace import Workspace
+from vigil.store.workspace import ContainersConfig, Workspace
 from vigil.vision import catalog
 
 STDIN = "-"
@@ -193,19 +196,49 @@ class App:
     # ------------------------------------------------------------ pipelines
     @cached_property
     def executor(self) -> LocalExecutor:
+        """The in-process pool (transforms without an image, or with containers off)."""
         return LocalExecutor(max_workers=os.cpu_count() or 1)
 
+    @cached_property
+    def containers(self) -> ContainersConfig:
+        """Container settings: the workspace's ``containers`` section (callers may adjust a run's copy)."""
+        return self.workspace.config.containers.model_copy(deep=True)
+
+    @cached_property
+    def container_executor(self) -> ContainerExecutor:
+        """Long-lived worker containers (podman) for transforms that name an image."""
+        return ContainerExecutor(max_workers=os.cpu_count() or 1, podman=self.containers.podman)
+
+    def set_containers(self, image_map: list[str], *, enabled: bool | None = None) -> None:
+        """This run's container settings: ``SPEC_IMAGE=IMAGE`` entries added to the image map, and containers
+        turned on or off (None: as configured)."""
+        self.containers.image_map.update(parse_image_map(image_map))
+        if enabled is not None:
+            self.containers.enabled = enabled
+
+    def image_for(self, pipeline: Pipeline) -> str | None:
+        """The image ``pipeline`` runs in (after ``containers.image_map``), or None to run it in-process."""
+        image = pipeline.spec.transform.image
+        if image is None or not self.containers.enabled:
+            return None
+        return map_image(image, self.containers.image_map)
+
     def factory_for(self, pipeline: Pipeline) -> TransformFactory:
-        """How to build the transform of ``pipeline`` on a worker."""
-        spec = pipeline.spec.transform
-        if spec.kind == "cmd":
-            return lambda: CommandTransform(spec, pipeline.spec.datum_timeout)
-        if spec.kind == "python":
-            target = spec.python or ""
-            return lambda: PythonTransform(target)
-        make = stage_factory(spec.stage or "")
-        params = dict(spec.params)
-        return lambda: make(params)
+        """How to build the transform of ``pipeline`` on a worker: in its image, or in this process."""
+        image = self.image_for(pipeline)
+        if image is not None:
+            return InImage(image, pipeline.spec.transform.model_dump(mode="json"), pipeline.spec.datum_timeout)
+        return transform_factory(pipeline.spec.transform, pipeline.spec.datum_timeout)
+
+    def executor_for(self, factory: TransformFactory) -> Executor:
+        """The executor choice: worker containers for a transform in an image, else the in-process pool."""
+        return self.container_executor if isinstance(factory, InImage) else self.executor
+
+    def close(self) -> None:
+        """Stop warm workers (threads' transforms, worker containers)."""
+        self.executor.close()
+        if "container_executor" in self.__dict__:
+            self.container_executor.close()
 
     def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
         """Create (or update) every pipeline in a spec file, upstream first."""
@@ -220,7 +253,7 @@ class App:
 
     def run(self, pipeline: str | None = None, *, force: bool = False,
             progress: ProgressFn | None = None) -> list[JobInfo]:
-        return run_pending(self.store, self.executor, self.factory_for, only=pipeline, force=force,
+        return run_pending(self.store, _Chosen(self), self.factory_for, only=pipeline, force=force,
                            progress=progress)
 
     # --------------------------------------------------------- models, rules
@@ -279,10 +312,71 @@ class App:
         return integrity.gc(self.store, grace_seconds)
 
 
+def transform_factory(spec: TransformSpec, timeout: float | None, pfs_root: Path | None = None) -> TransformFactory:
+    """How to build a transform from its spec in this process (a worker container's ``vigil worker`` too,
+    with its own ``/pfs`` as ``pfs_root`` for commands)."""
+    if spec.kind == "cmd":
+        return lambda: CommandTransform(spec, timeout, pfs_root=pfs_root)
+    if spec.kind == "python":
+        target = spec.python or ""
+        return lambda: PythonTransform(target)
+    make = stage_factory(spec.stage or "")
+    params = dict(spec.params)
+    return lambda: make(params)
+
+
+def map_image(image: str, image_map: dict[str, str]) -> str:
+    """``image`` through ``image_map``: an exact entry first, else one for its name without the tag
+    (``dwhitena/mgmt-plot`` maps ``dwhitena/mgmt-plot:fix2``)."""
+    if image in image_map:
+        return image_map[image]
+    name, sep, tag = image.rpartition(":")
+    if sep and "/" not in tag and name in image_map:
+        return image_map[name]
+    return image
+
+
+def parse_image_map(entries: list[str]) -> dict[str, str]:
+    """``SPEC_IMAGE=IMAGE`` pairs (the CLI's ``--image-map``) as a mapping."""
+    mapping: dict[str, str] = {}
+    for entry in entries:
+        source, sep, target = entry.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise UsageError(f"--image-map {entry!r} is not SPEC_IMAGE=IMAGE",
+                             "e.g. --image-map dwhitena/mgmt-object-detect=localhost/vigil-detect")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def serve_worker() -> int:
+    """``vigil worker --stdio``: serve the container executor's protocol on stdin/stdout (inside an image)."""
+    from vigil.executors.worker import serve_stdio
+
+    def build(transform: dict[str, object], timeout: float | None, pfs: Path | None) -> TransformFactory:
+        return transform_factory(TransformSpec.model_validate(transform), timeout, pfs)
+
+    return serve_stdio(build)
+
+
+class _Chosen:
+    """The executor a run hands the engine: each job goes to :meth:`App.executor_for` its transform."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def run(self, key: str, factory: TransformFactory, tasks: Sequence[DatumTask], objects: ObjectStore,
+            options: RunOptions) -> Iterator[DatumResult]:
+        return self.app.executor_for(factory).run(key, factory, tasks, objects, options)
+
+    def close(self) -> None:
+        self.app.close()
+
+
 def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
     from vigil.pipeline.draw import topological_order
 
     return topological_order(specs)
 
 
-__all__ = ["App", "Upload", "match_glob", "plan_uploads"]
+__all__ = ["App", "Upload", "map_image", "match_glob", "parse_image_map", "plan_uploads", "serve_worker",
+           "transform_factory"]

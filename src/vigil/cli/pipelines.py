@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vigil.app import serve_worker
 from vigil.cli.console import emit_json, out, when
 from vigil.cli.state import state
 from vigil.errors import NotFoundError, PipelineError
@@ -32,6 +33,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(datum_app, name="datum")
     app.command()(run)
     app.command()(logs)
+    app.command(hidden=True)(worker)
 
 
 @pipeline_app.command("validate")
@@ -103,9 +105,15 @@ def draw(files: Annotated[list[Path] | None, typer.Argument(help="Spec files; de
 def run(pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline.")] = None,
         watch: Annotated[bool, typer.Option("--watch", help="Keep running as commits arrive.")] = False,
         interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 1.0,
+        image_map: Annotated[list[str] | None, typer.Option(
+            "--image-map", metavar="SPEC_IMAGE=IMAGE",
+            help="Run the image a spec names as another (repeatable; adds to containers.image_map).")] = None,
+        in_process: Annotated[bool, typer.Option(
+            "--in-process", help="Run transforms that name an image in this process instead.")] = False,
         json: JsonOpt = False) -> None:
     """Run every pipeline whose inputs have new commits (upstream first)."""
     app = state.app()
+    app.set_containers(image_map or [], enabled=False if in_process else None)
     with _progress(json) as (bar, update):
         while True:
             jobs = app.run(pipeline, progress=update)
@@ -119,6 +127,14 @@ def run(pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline.
                 time.sleep(interval)
     if any(j.state == FAILURE for j in jobs):
         raise PipelineError("a job failed", "see `vigil job inspect JOB` and `vigil logs --job JOB`")
+
+
+def worker(stdio: Annotated[bool, typer.Option("--stdio", help="Serve the protocol on stdin/stdout.")] = False
+           ) -> None:
+    """Serve a pipeline worker inside a stage's container (the container executor starts it)."""
+    if not stdio:
+        raise typer.BadParameter("only --stdio is supported", param_hint="--stdio")
+    raise typer.Exit(serve_worker())
 
 
 class _progress:
