@@ -12,6 +12,8 @@ import shutil
 import subprocess
 
 from tests.shared_data import REPO, unavailable
+from tests.store.builders import commit
+from vigil.app import App
 
 ROLES = ("validate", "detect", "threat", "report", "server")
 STAGES = ("validate", "detect", "threat", "report")
@@ -45,3 +47,9 @@ def podman(*args: str, check: bool = True, timeout: float = 300) -> subprocess.C
     if check and done.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
     return done
+
+
+def put_images(app: App, files: dict[str, bytes]) -> None:
+    """One commit of ``files`` to the ``images`` repo (created when missing)."""
+    app.store.create_repo("images", exist_ok=True)
+    commit(app.store, "images", files)

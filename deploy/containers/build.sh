@@ -15,6 +15,14 @@ if [[ $revision != unknown && -n "$(git status --porcelain -- src pyproject.toml
   revision="$revision-dirty"
 fi
 "$repo/deploy/containers/base.sh"
+# A minimal build context (what .containerignore lets in): podman would otherwise walk the whole checkout,
+# .venv and .git included, on every build, even when every layer is cached.
+context="$(mktemp -d)"
+trap 'rm -rf "$context"' EXIT
+mkdir -p "$context/deploy"
+cp -r pyproject.toml README.md src .containerignore "$context/"
+cp -r deploy/containers "$context/deploy/"
+find "$context" -name __pycache__ -prune -exec rm -rf {} +
 # pip inside the build trusts what pip trusts here (this machine's pip config may name a CA bundle with a
 # proxy's certificate): handed over as a build secret, never stored in a layer.
 cert="${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}"
@@ -25,9 +33,9 @@ for role in "${roles[@]}"; do
   start=$(date +%s)
   # --network host: pip reaches the package index from inside the build; --format docker keeps HEALTHCHECK.
   "$podman" build --pull=never --network host --format docker --layers -q \
-    --secret id=pip-cert,src="$cert" -f deploy/containers/Containerfile --target "$target" --build-arg ROLE="$role" \
-    --label org.opencontainers.image.version="$version" --label org.opencontainers.image.revision="$revision" \
-    -t "localhost/vigil-$role:$version" -t "localhost/vigil-$role:latest" . >/dev/null
+    --secret id=pip-cert,src="$cert" -f "$context/deploy/containers/Containerfile" --target "$target" --build-arg ROLE="$role" \
+    --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+    -t "localhost/vigil-$role:$version" -t "localhost/vigil-$role:latest" "$context" >/dev/null
   size=$("$podman" image inspect --format '{{.Size}}' "localhost/vigil-$role:latest")
   printf 'images: localhost/vigil-%-8s %4d MB  (%ds)\n' "$role" $((size / 1000000)) $(($(date +%s) - start))
 done

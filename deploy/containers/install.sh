@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install what building and running Vigil's images needs, from Debian's packages, only when missing (idempotent):
-# podman, buildah, mmdebstrap (the base image), runc, docker-registry (the push/pull test), skopeo.
+# podman, buildah, mmdebstrap (the base image), runc, catatonit (podman run --init), docker-registry (the
+# push/pull test), skopeo.
 # On machines whose cgroups are v1/hybrid (crun refuses them) podman is told to use runc with cgroupfs, and
 # where this process may not raise resource limits (no CAP_SYS_RESOURCE), containers get the current ones.
 set -euo pipefail
 need=()
 for pair in podman:podman buildah:buildah mmdebstrap:mmdebstrap runc:runc docker-registry:docker-registry \
-            skopeo:skopeo; do
+            skopeo:skopeo catatonit:catatonit; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then

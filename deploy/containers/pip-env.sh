@@ -9,3 +9,6 @@ if [ -s /run/secrets/pip-cert ]; then
 fi
 python3 -m venv /opt/vigil
 /opt/vigil/bin/pip install -q --disable-pip-version-check -c /src/constraints.txt -r "/src/requirements/$1.txt"
+# pip leaves the environment: the runtime images install vigil's wheel with the build stage's pip
+# (pip --python), and carry no installer.
+/opt/vigil/bin/python -m pip uninstall -q -y pip

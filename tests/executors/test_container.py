@@ -5,19 +5,23 @@ long-lived, and a dead worker fails its datums with its reason."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.containers import image, podman
-from tests.pipeline.builders import make_pipelines, one_job, tree
+from tests.containers import image, podman, put_images
+from tests.pipeline.builders import make_pipelines, one_job
 from tests.stages.conftest import Camera, new_camera
+from tests.store.test_backends import s3_endpoint
 from vigil.app import App
 from vigil.demo import camera_specs_in_images
 from vigil.errors import PipelineError
+from vigil.store.workspace import S3Objects, Workspace, WorkspaceConfig
 
 pytestmark = pytest.mark.usefixtures("vigil_images")
+__all__ = ["s3_endpoint"]  # a fixture, used by name
 
 
 def snapshot(app: App, repos: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -55,7 +59,7 @@ def test_camera_pipeline_in_images_gives_the_in_process_blobs(camera: Camera, tm
 
 def test_a_command_in_an_image_gets_the_pfs_contract(app: App) -> None:
     """The seed's specs name images that cannot be pulled here: the image map runs them as a local image."""
-    tree(app, "images", {"/a/1.txt": b"one", "/b/2.txt": b"two"})
+    put_images(app, {"/a/1.txt": b"one", "/b/2.txt": b"two"})
     make_pipelines(app, """
         pipeline: {name: copy}
         input: {pfs: {repo: images, glob: "/*"}}
@@ -84,7 +88,7 @@ def test_a_command_in_an_image_gets_the_pfs_contract(app: App) -> None:
 
 
 def test_a_dead_worker_fails_its_datums_and_the_next_run_starts_a_new_one(app: App) -> None:
-    tree(app, "images", {"/1.txt": b"x"})
+    put_images(app, {"/1.txt": b"x"})
     spec = """
         pipeline: {name: fragile}
         input: {pfs: {repo: images, glob: "/*"}}
@@ -105,7 +109,7 @@ def test_a_dead_worker_fails_its_datums_and_the_next_run_starts_a_new_one(app: A
 
 
 def test_an_image_that_is_not_there_fails_the_job_with_a_hint(app: App) -> None:
-    tree(app, "images", {"/1.txt": b"x"})
+    put_images(app, {"/1.txt": b"x"})
     make_pipelines(app, """
         pipeline: {name: ghost}
         input: {pfs: {repo: images, glob: "/*"}}
@@ -119,3 +123,25 @@ def test_an_image_that_is_not_there_fails_the_job_with_a_hint(app: App) -> None:
     assert podman("ps", "-a", "--filter", "label=vigil.worker.owner", "--format", "{{.Image}}").stdout.count(
         "mgmt-object-detect") == 0
     app.close()
+
+
+def test_a_worker_writes_to_an_s3_object_store(s3_endpoint: str, tmp_path: Path) -> None:
+    """With S3 objects the worker reaches the bucket itself (credentials passed by name), as in a cluster."""
+    import boto3
+
+    bucket = f"vigil-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    config = WorkspaceConfig(objects=S3Objects(kind="s3", bucket=bucket, endpoint_url=s3_endpoint,
+                                               region="us-east-1"))
+    app = App(Workspace.init(tmp_path / "ws", config))
+    try:
+        put_images(app, {"/1.txt": b"to s3"})
+        make_pipelines(app, f"""
+            pipeline: {{name: s3copy}}
+            input: {{pfs: {{repo: images, glob: "/*"}}}}
+            transform: {{image: {image('threat')}, cmd: [sh, -c, "tr a-z A-Z < $images > /pfs/out/upper"]}}
+        """)
+        assert one_job(app, "s3copy").state == "SUCCESS"
+        assert app.store.read_bytes("s3copy", None, "/upper") == b"TO S3"
+    finally:
+        app.close()

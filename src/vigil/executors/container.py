@@ -73,6 +73,7 @@ class WorkerContainer:
     image: str
     proc: subprocess.Popen[bytes]
     stderr_tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=40))
+    drain: threading.Thread | None = None
 
     def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -177,7 +178,8 @@ class ContainerExecutor(LocalExecutor):
         log.info("starting worker container %s from %s", name, factory.image)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         worker = WorkerContainer(name, factory.image, proc)
-        threading.Thread(target=_drain, args=(proc.stderr, worker), daemon=True, name=f"{name}-stderr").start()
+        worker.drain = threading.Thread(target=_drain, args=(proc.stderr, worker), daemon=True, name=f"{name}-err")
+        worker.drain.start()
         try:
             worker.send({"op": "setup", "transform": factory.transform, "timeout": factory.timeout,
                          "objects": wire.objects_to_json(objects), "pfs": PFS})
@@ -195,12 +197,15 @@ class ContainerExecutor(LocalExecutor):
 
     def _run_argv(self, name: str, image: str, objects: ObjectStore) -> list[str]:
         argv = [self.podman, "run", "--rm", "-i", "--pull=never", "--name", name, "--label", f"{OWNER_LABEL}="
-                f"{self._owner}", "--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", f"{PFS}:rw,mode=1777",
-                "--cap-drop", "all", "--security-opt", "no-new-privileges", "--log-driver", "none"]
+                f"{self._owner}", "--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--tmpfs", f"{PFS}:rw,U",
+                "--cap-drop", "all", "--security-opt", "no-new-privileges", "--log-driver", "none",
+                "--init"]  # a tiny init as PID 1: signals reach the worker, command children are reaped
         if isinstance(objects, LocalObjectStore):
             root = objects.root.resolve()
             st = root.stat()
             argv += ["--network", "none", "--user", f"{st.st_uid}:{st.st_gid}", "-v", f"{root}:{root}:rw"]
+            if os.geteuid() != 0:  # rootless podman: keep this user's id inside, so the blobs stay its own
+                argv += ["--userns", "keep-id"]
         else:  # S3: the endpoint may be on this host's loopback; credentials pass by name, never on argv
             argv += ["--network", "host"] + [a for n in S3_ENV if n in os.environ for a in ("-e", n)]
         return [*argv, image, *WORKER_COMMAND]
@@ -229,6 +234,11 @@ class ContainerExecutor(LocalExecutor):
             subprocess.run([self.podman, "rm", "-f", "-t", "0", worker.name], capture_output=True, check=False)
             worker.proc.kill()
             worker.proc.wait()
+        if worker.drain is not None:
+            worker.drain.join(timeout=10)
+        for stream in (worker.proc.stdout, worker.proc.stderr):
+            if stream is not None:
+                stream.close()
 
     def _reap_orphans(self) -> None:
         """Remove worker containers left by runners of this host that died (once per executor)."""
