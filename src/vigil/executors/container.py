@@ -72,6 +72,7 @@ class WorkerContainer:
     name: str
     image: str
     proc: subprocess.Popen[bytes]
+    objects: dict[str, Any] = field(default_factory=dict)  # the object store it was started on
     stderr_tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=40))
     drain: threading.Thread | None = None
 
@@ -129,7 +130,10 @@ class ContainerExecutor(LocalExecutor):
         try:
             worker.send({"op": "batch", "tasks": [wire.task_to_json(t) for t in batch],
                          "params": dict(options.params), "tries": options.tries})
-            return self._answer(worker, options.lister)
+            results = self._answer(worker, options.lister)
+            if isinstance(objects, LocalObjectStore):  # made durable by the host's next sync, before any commit
+                objects.adopt(oid for r in results for oid, _ in r.outputs.values())
+            return results
         except (WorkerDied, OSError, ValueError) as exc:  # the worker is gone or speaks nonsense: fail the batch
             self._stop(key, slot)
             error = str(exc) if isinstance(exc, WorkerDied) else str(WorkerDied(worker, f"failed: {exc}"))
@@ -158,8 +162,10 @@ class ContainerExecutor(LocalExecutor):
     def _worker(self, key: str, factory: InImage, slot: int, objects: ObjectStore) -> WorkerContainer:
         with self._lock:
             worker = self._containers.get((key, slot))
-        if worker is not None and worker.alive():
+        if worker is not None and worker.alive() and worker.objects == wire.objects_to_json(objects):
             return worker
+        if worker is not None:  # dead, or bound to another workspace's objects (mounted at its start)
+            self._stop(key, slot)
         worker = self._start(key, factory, slot, objects)
         with self._lock:
             self._containers[(key, slot)] = worker
@@ -177,7 +183,7 @@ class ContainerExecutor(LocalExecutor):
         argv = self._run_argv(name, factory.image, objects)
         log.info("starting worker container %s from %s", name, factory.image)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        worker = WorkerContainer(name, factory.image, proc)
+        worker = WorkerContainer(name, factory.image, proc, wire.objects_to_json(objects))
         worker.drain = threading.Thread(target=_drain, args=(proc.stderr, worker), daemon=True, name=f"{name}-err")
         worker.drain.start()
         try:

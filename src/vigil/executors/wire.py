@@ -77,7 +77,9 @@ def files_from_json(data: list[list[Any]]) -> list[FileInfo]:
 def objects_to_json(objects: ObjectStore) -> dict[str, Any]:
     """How a worker opens the same object store: a local folder (mounted at the same path) or an S3 bucket."""
     if isinstance(objects, LocalObjectStore):
-        return {"kind": "local", "root": str(objects.root), "fsync": objects.fsync}
+        # no flush in the worker: the host adopts the blobs it reports and flushes them with its own (one syncfs
+        # per commit instead of one per batch)
+        return {"kind": "local", "root": str(objects.root), "fsync": False}
     from vigil.store.s3 import S3ObjectStore
 
     if isinstance(objects, S3ObjectStore):

@@ -83,7 +83,7 @@ class Worker:
         tasks = [wire.task_from_json(t) for t in message["tasks"]]
         options = RunOptions(tries=int(message["tries"]), params=message.get("params") or {}, lister=self._list)
         results = process_with_retries(self.transform, tasks, self.objects, options)
-        self.objects.sync()  # durable before the host may publish a commit naming these blobs
+        self.objects.sync()  # S3: a no-op; a local folder: the host adopts the blobs and flushes them itself
         self.send({"op": "results", "results": [wire.result_to_json(r) for r in results]})
 
     def _list(self, repo: str, commit: str, lo: str, hi: str) -> list[FileInfo]:
