@@ -10,20 +10,29 @@ CONSTRAINTS := deploy/containers/constraints.txt
 REGISTRY ?=
 ROLES ?= validate detect threat report server
 
-.PHONY: setup demo test lint bench clean images push lock containers-tools
+.PHONY: setup runtime demo test lint bench clean images push lock containers-tools
 
-# The runtime dependencies are pinned by the images' lock ($(CONSTRAINTS)), so tests run on the versions the
-# images carry (a stage must give the same bytes in its container as in-process).
-$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+# Runtime dependencies are pinned by the images' lock ($(CONSTRAINTS)), so the demo and the tests run on the
+# versions the images carry (a stage must give the same bytes in its container as in-process).
+# The runtime only (what `pip install .` gives a user): enough for `make demo`.
+$(VENV)/.runtime: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e .
+	touch $@
+
+# The dev tools on top (pytest, mypy, moto, psycopg...): for `make test`, `make lint`, `make bench`.
+$(VENV)/.installed: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
 
+runtime: $(VENV)/.runtime
 setup: $(VENV)/.installed
 
-demo: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/vigil demo
+# Not activated afterwards: the demo prints its closing commands with the full path of this venv's `vigil`.
+demo: runtime
+	$(BIN)/vigil demo
+	@echo "To use vigil from this shell: source $(VENV)/bin/activate"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks deploy

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from vigil.app import App
+from vigil.execution import stage_image
 from vigil.executors.container import ContainerExecutor
 from vigil.executors.local import LocalExecutor
 from vigil.store.workspace import LocalObjects, WorkspaceConfig
@@ -51,7 +52,7 @@ class ContainerBench(PipelineBench):
 def in_images(specs: Path, dest: Path) -> Path:
     docs = [d for d in yaml.safe_load_all(specs.read_text()) if d]
     for doc in docs:
-        doc["transform"]["image"] = f"localhost/vigil-{doc['transform']['stage']}"
+        doc["transform"]["image"] = stage_image(doc["transform"]["stage"])
     dest.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     return dest
 
@@ -117,13 +118,13 @@ def main() -> int:
     print(f"{len(files)} frames of {args.images.name}, {workers} workers, {args.rounds} alternating rounds "
           f"(medians), YOLOX-nano, Python {sys.version.split()[0]}")
     print()
-    print("| run | frames/s | runs | validate | detect | threat | report (ms/frame) |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    stages = list(stage_ms["in-process"])
+    print(f"| run | frames/s | runs | {' | '.join(stages)} (ms/frame) |")
+    print("|---|---:|---|" + "---:|" * len(stages))
     for name in ("in-process", "containers"):
         ms = {k: statistics.median(v) for k, v in stage_ms[name].items()}
         runs = ", ".join(f"{r:.1f}" for r in rates[name])
-        print(f"| {name} | {med[name]:.1f} | {runs} | {ms['validate']:.1f} | {ms['detect']:.1f} | "
-              f"{ms['threat']:.1f} | {ms['report']:.1f} |")
+        print(f"| {name} | {med[name]:.1f} | {runs} | " + " | ".join(f"{ms.get(s, 0):.1f}" for s in stages) + " |")
     print()
     print(f"**ratio containers / in-process: {med['containers'] / med['in-process']:.3f}** (target >= 0.9)")
     print()

@@ -6,34 +6,37 @@ It opens the workspace and turns user-level requests ("put these files and folde
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from vigil.errors import NotFoundError, UsageError
-from vigil.executors.container import ContainerExecutor, InImage
-from vigil.executors.local import LocalExecutor
-from vigil.pipeline import registry
-from vigil.pipeline.command import CommandTransform
-from vigil.pipeline.jobs import JobInfo, ProgressFn
-from vigil.pipeline.pyfunc import PythonTransform
-from vigil.pipeline.registry import Pipeline
-from vigil.pipeline.runner import run_pending
-from vigil.pipeline.spec import PipelineSpec, load_specs
-from vigil.pipeline.spec import Transform as TransformSpec
-from vigil.pipeline.transform import DatumResult, DatumTask, Executor, RunOptions, TransformFactory
-from vigil.stages.registry import STAGES, stage_factory
+from vigil.errors import NotFoundError, UsageError, VigilError
+from vigil.settings import STDIN_MAX_MB, stdin_max_bytes
 from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
-from vigil.store.objects import ObjectStore
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
 from vigil.store.workspace import ContainersConfig, Workspace
-from vigil.vision import catalog
+
+# Pipelines, stages, executors and models are imported where used: `vigil put` and the other data commands
+# need only the store, and each command pays only for what it uses (issue 18: start-up).
+if TYPE_CHECKING:
+    from vigil.executors.container import ContainerExecutor
+    from vigil.executors.local import LocalExecutor
+    from vigil.pipeline.jobs import JobInfo, ProgressFn
+    from vigil.pipeline.registry import Pipeline
+    from vigil.pipeline.runner import Runner, RunReport
+    from vigil.pipeline.spec import PipelineSpec
+    from vigil.pipeline.transform import Executor, TransformFactory
+
+log = logging.getLogger(__name__)
 
 STDIN = "-"
 ENV_CACHE = "VIGIL_CACHE"
@@ -46,6 +49,8 @@ def cache_dir() -> Path:
 
 def resolve_model(model: str | Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """An ``.onnx`` file as given, or a catalogue name pulled into the cache (``VIGIL_MIRROR`` first)."""
+    from vigil.vision import catalog
+
     path = Path(model)
     if path.is_file():
         return path
@@ -59,55 +64,137 @@ class Upload:
     """One file to upload: its repo path and where its bytes come from (a file, or stdin when None)."""
 
     path: str
-    source: Path | None
+    source: str | None
 
 
-def plan_uploads(dest: str | None, sources: list[str]) -> list[Upload]:
-    """Map CLI sources onto repo paths: a file lands at DEST/<basename>, a folder keeps its layout below
-    DEST/<folder name>, ``-`` (stdin) lands at DEST itself. Every path is validated before anything is written.
+@dataclass(frozen=True)
+class Skipped:
+    """A local entry `put` did not upload, and why (a dangling link, a FIFO, a link to a folder...)."""
+
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+@dataclass
+class UploadPlan:
+    """Every file one `put` uploads, in order, and the local entries it skips (with reasons)."""
+
+    uploads: list[Upload]
+    skipped: list[Skipped]
+
+    def __len__(self) -> int:
+        return len(self.uploads)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """What `put` did: the commit (the unchanged head when every file was already there, byte for byte),
+    whether it changed anything, and the local entries it skipped."""
+
+    commit: CommitInfo
+    changed: bool
+    skipped: list[Skipped]
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.commit.to_dict(), "changed": self.changed, "skipped": [s.to_dict() for s in self.skipped]}
+
+
+def plan_uploads(dest: str | None, sources: list[str], *, dest_is_folder: bool = False) -> UploadPlan:
+    """Map CLI sources onto repo paths: a file lands at DEST/<name>, a folder keeps its layout below
+    DEST/<folder name>, ``-`` (stdin) lands at DEST itself (which must then name a file: no trailing slash,
+    ``dest_is_folder`` False). Symlinks are handled alike at the top level and inside folders: a link to a
+    regular file is uploaded under the link's own name with the target's bytes, provided the target lies in
+    the folder holding the link (the folder given, for links inside it); dangling links, links to folders,
+    FIFOs, sockets and devices are skipped and reported. Every path is validated before anything is written.
     """
-    uploads: list[Upload] = []
+    plan = UploadPlan([], [])
     base = dest or "/"
     for src in sources:
         if src == STDIN:
-            if not dest or dest.endswith("/"):
-                raise UsageError("reading stdin needs a file path", "write e.g. `vigil put images:/cam1/1.jpg -`")
-            uploads.append(Upload(normalize_path(dest), None))
+            if not dest or dest_is_folder:
+                raise UsageError("reading stdin needs a file path (not a folder)",
+                                 "write e.g. `vigil put images:/cam1/1.jpg -`")
+            plan.uploads.append(Upload(normalize_path(dest), None))
             continue
-        path = Path(src)
-        if path.is_dir():
-            root = path.resolve()
-            uploads.extend(Upload(join(base, path.resolve().name, rel), file) for rel, file in _walk(root))
-        elif path.is_file():
-            uploads.append(Upload(join(base, _checked_name(path.name)), path))
-        elif path.exists():
-            raise UsageError(f"{src} is not a regular file or folder", "give files or folders")
+        top = os.path.abspath(src)
+        try:
+            st = os.lstat(top)
+        except FileNotFoundError:
+            raise NotFoundError(f"no such file or folder: {src}", "check the path") from None
+        name = _checked_name(os.path.basename(top))
+        if stat.S_ISDIR(st.st_mode):
+            prefix = join(base, name)
+            _walk(top, os.path.realpath(top), prefix, plan)
         else:
-            raise NotFoundError(f"no such file or folder: {src}", "check the path")
-    seen: dict[str, Path | None] = {}
-    for up in uploads:
+            _add_entry(top, st, os.path.realpath(os.path.dirname(top)), join(base, name), plan)
+    seen: dict[str, str | None] = {}
+    for up in plan.uploads:
         if up.path in seen:
             raise UsageError(f"two sources map to {up.path}: {seen[up.path]} and {up.source}",
                              "upload them under different paths")
         seen[up.path] = up.source
-    return uploads
+    return plan
 
 
 def _checked_name(name: str) -> str:
+    """A local file name as one repo path segment (UTF-8, no control characters, no backslash)."""
     return normalize_path(name).lstrip("/")
 
 
-def _walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """Regular files below ``root`` as (relative path, file), sorted; symlinks leading outside are refused."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            file = Path(folder) / name
-            real = file.resolve()
-            if not real.is_relative_to(root):
-                raise UsageError(f"{file} links outside {root}", "copy the target in, or remove the link")
-            if real.is_file():
-                yield _checked_name(str(file.relative_to(root))), file
+def _add_entry(path: str, st: os.stat_result, root: str, repo_path: str, plan: UploadPlan) -> None:
+    """Plan one non-folder entry (``st`` from lstat): a regular file, a symlink to one inside ``root``, or a
+    skipped entry with its reason."""
+    if stat.S_ISREG(st.st_mode):
+        plan.uploads.append(Upload(repo_path, path))
+        return
+    if not stat.S_ISLNK(st.st_mode):
+        kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "device file"
+        plan.skipped.append(Skipped(path, f"a {kind}, not a regular file"))
+        return
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        plan.skipped.append(Skipped(path, "a dangling symlink"))
+    elif os.path.commonpath([real, root]) != root:
+        raise UsageError(f"{path} links outside {root}", "copy the target in, or remove the link")
+    elif os.path.isdir(real):
+        plan.skipped.append(Skipped(path, "a symlink to a folder (not followed)"))
+    elif os.path.isfile(real):
+        plan.uploads.append(Upload(repo_path, path))
+    else:
+        plan.skipped.append(Skipped(path, "a symlink to something that is not a regular file"))
+
+
+def _walk(folder: str, root: str, prefix: str, plan: UploadPlan) -> None:
+    """Plan every entry below ``folder`` (depth first, sorted by name) under repo folder ``prefix``. One
+    ``scandir`` per folder and plain string paths: planning 10,000 files costs milliseconds, not seconds."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        repo_path = f"{prefix}/{_checked_name(entry.name)}"
+        if entry.is_dir(follow_symlinks=False):
+            _walk(entry.path, root, repo_path, plan)
+        elif entry.is_file(follow_symlinks=False):
+            plan.uploads.append(Upload(repo_path, entry.path))
+        else:
+            _add_entry(entry.path, entry.stat(follow_symlinks=False), root, repo_path, plan)
+
+
+class _Limited:
+    """A binary stream that refuses to yield more than ``limit`` bytes (stdin uploads)."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
+        self.stream, self.limit, self.name, self.read_bytes = stream, limit, name, 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        self.read_bytes += len(chunk)
+        if self.read_bytes > self.limit:
+            raise UsageError(f"stdin for {self.name} is larger than {self.limit >> 20} MiB ({STDIN_MAX_MB})",
+                             f"upload a file instead, or raise {STDIN_MAX_MB}")
+        return chunk
 
 
 def match_glob(pattern: str, path: str) -> bool:
@@ -115,6 +202,18 @@ def match_glob(pattern: str, path: str) -> bool:
     regex = re.escape(pattern).replace(r"\*\*", "\x00").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
     regex = regex.replace("\x00", ".*").replace(r"\[", "[").replace(r"\]", "]").replace("[!", "[^")
     return re.fullmatch(regex, path) is not None
+
+
+class Duty(Protocol):
+    """Work the runner does after each pass over the DAG (``vigil run``, ``vigil run --watch``, ``vigil serve``):
+    derive an index from new commits, deliver due alerts, ... Registered explicitly in :attr:`App.duties`."""
+
+    name: str
+
+    def run_once(self) -> int:
+        """Do what is due now; return how much was done (0: idle). Failures of single items are recorded and
+        retried by the duty itself; only an unusable environment (database down) raises."""
+        ...
 
 
 class App:
@@ -127,6 +226,25 @@ class App:
     def open(cls, workspace: Path | None = None) -> App:
         return cls(Workspace.find(workspace))
 
+    @staticmethod
+    def migrate(workspace: Path | None = None, *, check: bool = False) -> tuple[str | None, str]:
+        """Bring the workspace's metadata schema to this Vigil's revision (or, with ``check``, only say where it
+        is): (revision before, revision after). ``WorkspaceError`` if the schema is newer than this Vigil."""
+        from vigil.store import migrations
+        from vigil.store.database import make_engine
+
+        ws = Workspace.find(workspace)
+        engine = make_engine(ws.metadata_url(), migrate=None)
+        try:
+            with engine.connect() as conn:
+                before = migrations.current_revision(conn)
+            if check or before == migrations.HEAD:
+                return before, before or "none"
+            migrations.ensure_current(engine)  # refuses a newer schema
+            return before, migrations.HEAD
+        finally:
+            engine.dispose()
+
     @classmethod
     def init(cls, folder: Path) -> App:
         return cls(Workspace.init(folder))
@@ -136,23 +254,32 @@ class App:
         return self.workspace.store
 
     def put(self, target: str, sources: list[str], message: str = "",
-            progress: Callable[[int], None] | None = None) -> CommitInfo:
-        """Upload files, folders or stdin into ``REPO[@BRANCH][:PATH]`` as one commit."""
+            progress: Callable[[int, int], None] | None = None) -> PutResult:
+        """Upload files, folders or stdin into ``REPO[@BRANCH][:PATH]`` as one commit (planned once). A trailing
+        slash on PATH names a folder. ``progress(done, total)`` is called once planned (done 0) and after each
+        file. When every file is already there byte for byte no commit is made (``changed`` False)."""
         ref = RepoRef.parse(target)
-        uploads = plan_uploads(ref.path, sources)
-        if not uploads:
-            raise UsageError("nothing to upload: the folders given are empty", "give files or non-empty folders")
-        self.store.head(ref.repo, ref.ref or DEFAULT_BRANCH)  # fail fast on a missing repo/branch
-        with self.store.begin_commit(ref.repo, ref.ref or DEFAULT_BRANCH, description=message) as commit:
-            for up in uploads:
+        plan = plan_uploads(ref.path, sources, dest_is_folder=target.endswith("/"))
+        if not plan.uploads:
+            what = "; ".join(f"{s.source}: {s.reason}" for s in plan.skipped[:3])
+            raise UsageError("nothing to upload: " + (f"every entry was skipped ({what})" if plan.skipped
+                                                      else "the folders given are empty"),
+                             "give regular files or folders holding some")
+        branch = ref.ref or DEFAULT_BRANCH
+        self.store.head(ref.repo, branch)  # fail fast on a missing repo/branch
+        if progress:
+            progress(0, len(plan))
+        with self.store.begin_commit(ref.repo, branch, description=message) as commit:
+            commit.empty_ok = False
+            for done, up in enumerate(plan.uploads, 1):
                 if up.source is None:
-                    commit.put_stream(up.path, sys.stdin.buffer)
+                    commit.put_stream(up.path, _Limited(sys.stdin.buffer, stdin_max_bytes(), up.path))  # type: ignore[arg-type]
                 else:
-                    commit.put_file(up.path, up.source)
+                    commit.put_file(up.path, Path(up.source))
                 if progress:
-                    progress(1)
+                    progress(done, len(plan))
         assert commit.result is not None
-        return commit.result
+        return PutResult(commit.result, not commit.unchanged, plan.skipped)
 
     def rm(self, targets: list[str], message: str = "") -> CommitInfo:
         refs = [RepoRef.parse(t) for t in targets]
@@ -197,6 +324,8 @@ class App:
     @cached_property
     def executor(self) -> LocalExecutor:
         """The in-process pool (transforms without an image, or with containers off)."""
+        from vigil.executors.local import LocalExecutor
+
         return LocalExecutor(max_workers=os.cpu_count() or 1)
 
     @cached_property
@@ -207,17 +336,23 @@ class App:
     @cached_property
     def container_executor(self) -> ContainerExecutor:
         """Long-lived worker containers (podman) for transforms that name an image."""
+        from vigil.executors.container import ContainerExecutor
+
         return ContainerExecutor(max_workers=os.cpu_count() or 1, podman=self.containers.podman)
 
     def set_containers(self, image_map: list[str], *, enabled: bool | None = None) -> None:
         """This run's container settings: ``SPEC_IMAGE=IMAGE`` entries added to the image map, and containers
         turned on or off (None: as configured)."""
+        from vigil.execution import parse_image_map
+
         self.containers.image_map.update(parse_image_map(image_map))
         if enabled is not None:
             self.containers.enabled = enabled
 
     def image_for(self, pipeline: Pipeline) -> str | None:
         """The image ``pipeline`` runs in (after ``containers.image_map``), or None to run it in-process."""
+        from vigil.execution import map_image
+
         image = pipeline.spec.transform.image
         if image is None or not self.containers.enabled:
             return None
@@ -225,6 +360,9 @@ class App:
 
     def factory_for(self, pipeline: Pipeline) -> TransformFactory:
         """How to build the transform of ``pipeline`` on a worker: in its image, or in this process."""
+        from vigil.execution import transform_factory
+        from vigil.executors.container import InImage
+
         image = self.image_for(pipeline)
         if image is not None:
             return InImage(image, pipeline.spec.transform.model_dump(mode="json"), pipeline.spec.datum_timeout)
@@ -232,6 +370,8 @@ class App:
 
     def executor_for(self, factory: TransformFactory) -> Executor:
         """The executor choice: worker containers for a transform in an image, else the in-process pool."""
+        from vigil.executors.container import InImage
+
         return self.container_executor if isinstance(factory, InImage) else self.executor
 
     def close(self) -> None:
@@ -242,6 +382,10 @@ class App:
 
     def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
         """Create (or update) every pipeline in a spec file, upstream first."""
+        from vigil.pipeline import registry
+        from vigil.pipeline.spec import load_specs
+        from vigil.stages.registry import STAGES, stage_factory
+
         specs = load_specs(path)
         for spec in specs:
             if spec.transform.kind == "stage" and spec.transform.stage not in STAGES:
@@ -251,14 +395,56 @@ class App:
         return [registry.create_pipeline(self.store, s, update_existing=update, reprocess=reprocess)
                 for s in ordered]
 
+    @cached_property
+    def runner(self) -> Runner:
+        from vigil.execution import ChosenExecutor
+        from vigil.pipeline.runner import Runner
+
+        return Runner(self.store, ChosenExecutor(self.executor_for, self.close), self.factory_for)
+
+    @cached_property
+    def duties(self) -> list[Duty]:
+        """What runs after each pass of the runner, in this order."""
+        return []
+
+    def run_duties(self) -> int:
+        """Run every duty once; returns the work done. A failing duty is logged and does not stop the others."""
+        done = 0
+        for duty in self.duties:
+            try:
+                done += duty.run_once()
+            except VigilError as exc:
+                log.error("%s failed: %s", duty.name, exc)
+        return done
+
+    def run_pipelines(self, pipeline: str | None = None, *, force: bool = False,
+                      progress: ProgressFn | None = None) -> RunReport:
+        """One pass over the DAG (or one pipeline), then the duties: jobs run, pipelines skipped and why,
+        pipelines that failed."""
+        report = self.runner.run_once(pipeline, force=force, progress=progress)
+        self.run_duties()
+        return report
+
     def run(self, pipeline: str | None = None, *, force: bool = False,
             progress: ProgressFn | None = None) -> list[JobInfo]:
-        return run_pending(self.store, _Chosen(self), self.factory_for, only=pipeline, force=force,
-                           progress=progress)
+        """The jobs of one pass. Naming a pipeline that cannot run raises its error; over the whole DAG a
+        broken pipeline is recorded (see :meth:`run_pipelines`) and the others run."""
+        report = self.run_pipelines(pipeline, force=force, progress=progress)
+        if pipeline is not None and pipeline in report.errors:
+            raise report.errors[pipeline]
+        return report.jobs
+
+    def watch(self, *, interval: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
+              on_report: Callable[[RunReport], None] | None = None, progress: ProgressFn | None = None) -> None:
+        """Run pipelines as commits arrive until ``should_stop``; never stops on a failure."""
+        self.runner.watch(interval=interval, should_stop=should_stop, on_report=on_report, progress=progress,
+                          between=self.run_duties)
 
     # --------------------------------------------------------- models, rules
     def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
         """Download (or find in the cache / ``VIGIL_MIRROR``) catalogue model ``name``; sha256-verified."""
+        from vigil.vision import catalog
+
         return catalog.pull(name, cache_dir(), progress=progress)
 
     def model_add(self, source: str, progress: Callable[[int, int], None] | None = None,
@@ -312,71 +498,10 @@ class App:
         return integrity.gc(self.store, grace_seconds)
 
 
-def transform_factory(spec: TransformSpec, timeout: float | None, pfs_root: Path | None = None) -> TransformFactory:
-    """How to build a transform from its spec in this process (a worker container's ``vigil worker`` too,
-    with its own ``/pfs`` as ``pfs_root`` for commands)."""
-    if spec.kind == "cmd":
-        return lambda: CommandTransform(spec, timeout, pfs_root=pfs_root)
-    if spec.kind == "python":
-        target = spec.python or ""
-        return lambda: PythonTransform(target)
-    make = stage_factory(spec.stage or "")
-    params = dict(spec.params)
-    return lambda: make(params)
-
-
-def map_image(image: str, image_map: dict[str, str]) -> str:
-    """``image`` through ``image_map``: an exact entry first, else one for its name without the tag
-    (``dwhitena/mgmt-plot`` maps ``dwhitena/mgmt-plot:fix2``)."""
-    if image in image_map:
-        return image_map[image]
-    name, sep, tag = image.rpartition(":")
-    if sep and "/" not in tag and name in image_map:
-        return image_map[name]
-    return image
-
-
-def parse_image_map(entries: list[str]) -> dict[str, str]:
-    """``SPEC_IMAGE=IMAGE`` pairs (the CLI's ``--image-map``) as a mapping."""
-    mapping: dict[str, str] = {}
-    for entry in entries:
-        source, sep, target = entry.partition("=")
-        if not sep or not source.strip() or not target.strip():
-            raise UsageError(f"--image-map {entry!r} is not SPEC_IMAGE=IMAGE",
-                             "e.g. --image-map dwhitena/mgmt-object-detect=localhost/vigil-detect")
-        mapping[source.strip()] = target.strip()
-    return mapping
-
-
-def serve_worker() -> int:
-    """``vigil worker --stdio``: serve the container executor's protocol on stdin/stdout (inside an image)."""
-    from vigil.executors.worker import serve_stdio
-
-    def build(transform: dict[str, object], timeout: float | None, pfs: Path | None) -> TransformFactory:
-        return transform_factory(TransformSpec.model_validate(transform), timeout, pfs)
-
-    return serve_stdio(build)
-
-
-class _Chosen:
-    """The executor a run hands the engine: each job goes to :meth:`App.executor_for` its transform."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    def run(self, key: str, factory: TransformFactory, tasks: Sequence[DatumTask], objects: ObjectStore,
-            options: RunOptions) -> Iterator[DatumResult]:
-        return self.app.executor_for(factory).run(key, factory, tasks, objects, options)
-
-    def close(self) -> None:
-        self.app.close()
-
-
 def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
     from vigil.pipeline.draw import topological_order
 
     return topological_order(specs)
 
 
-__all__ = ["App", "Upload", "map_image", "match_glob", "parse_image_map", "plan_uploads", "serve_worker",
-           "transform_factory"]
+__all__ = ["App", "Duty", "PutResult", "Skipped", "Upload", "UploadPlan", "match_glob", "plan_uploads"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from vigil.app import App, cache_dir
 from vigil.errors import UsageError
+from vigil.execution import stage_image
 from vigil.pipeline.jobs import JobInfo, ProgressFn
 from vigil.pipeline.spec import load_specs
 from vigil.store.workspace import CONFIG_DIR
@@ -30,10 +31,11 @@ def camera_specs_path() -> Path:
 
 
 def camera_specs_in_images(dest: Path, image_prefix: str = "localhost/vigil-") -> Path:
-    """Write the bundled camera specs to ``dest`` with every stage in its image (``<prefix><stage>``, e.g.
+    """Write the bundled camera specs to ``dest`` with every stage in its image (:func:`stage_image`, e.g.
     ``localhost/vigil-detect``: what ``make images`` builds), for the container executor."""
     text = camera_specs_path().read_text(encoding="utf-8")
-    text, count = re.subn(r"(?m)^(  stage: ([a-z]+))$", rf"\1\n  image: {image_prefix}\2", text)
+    text, count = re.subn(r"(?m)^(  stage: ([a-z]+))$",
+                          lambda m: f"{m[1]}\n  image: {stage_image(m[2], image_prefix)}", text)
     if count != len(load_specs(camera_specs_path())):
         raise RuntimeError("the bundled camera specs changed layout: update camera_specs_in_images")
     dest.write_text(text, encoding="utf-8")

@@ -31,8 +31,9 @@ def vigil(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess
 
 
 def jobs_json(*args: str, cwd: Path | None = None) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = json.loads(vigil(*args, "--json", cwd=cwd).stdout)
-    return result
+    result = json.loads(vigil(*args, "--json", cwd=cwd).stdout)
+    jobs: list[dict[str, Any]] = result["jobs"] if isinstance(result, dict) else result  # `run` also reports
+    return jobs
 
 
 def write_images(folder: Path, names: list[str], seed: int) -> list[Path]:

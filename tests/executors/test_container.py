@@ -18,6 +18,8 @@ from tests.store.test_backends import s3_endpoint
 from vigil.app import App
 from vigil.demo import camera_specs_in_images
 from vigil.errors import PipelineError
+from vigil.execution import stage_image
+from vigil.pipeline.spec import load_specs
 from vigil.store.workspace import S3Objects, Workspace, WorkspaceConfig
 
 pytestmark = pytest.mark.usefixtures("vigil_images")
@@ -41,8 +43,8 @@ def camera(tmp_path: Path, vigil_env: dict[str, str], seed_dir: Path) -> Iterato
 def test_camera_pipeline_in_images_gives_the_in_process_blobs(camera: Camera, tmp_path: Path) -> None:
     """Same workspace, same input commits: in-process first, then every stage in its image (reprocessed under
     a new salt, so every datum really runs again), and every output path has the same blob id."""
-    stages = ("validate", "detect", "threat", "report")
     camera.app.create_pipelines(camera.spec)
+    stages = tuple(s.name for s in load_specs(camera.spec))
     camera.run()
     in_process = snapshot(camera.app, stages)
     assert in_process["detect"] and in_process["report"] and any(
@@ -50,10 +52,10 @@ def test_camera_pipeline_in_images_gives_the_in_process_blobs(camera: Camera, tm
 
     camera.app.create_pipelines(camera_specs_in_images(tmp_path / "in-images.yaml"), update=True, reprocess=True)
     jobs = camera.run()
-    assert {name: (j.n_processed, j.n_skipped) for name, j in jobs.items()} == {
-        "validate": (8, 0), "detect": (7, 0), "threat": (7, 0), "report": (1, 0)}
+    assert set(jobs) == set(stages)
+    assert all(j.n_skipped == 0 and j.n_processed == j.n_total > 0 for j in jobs.values()), jobs
     workers = camera.app.container_executor.workers()
-    assert {w.image for w in workers} == {f"localhost/vigil-{s}" for s in stages}, workers
+    assert {w.image for w in workers} == {stage_image(s) for s in stages}, workers
     assert snapshot(camera.app, stages) == in_process
 
 

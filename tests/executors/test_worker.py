@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from tests.console import VIGIL
 from tests.shared_data import unavailable
-from vigil.app import map_image, parse_image_map
 from vigil.errors import UsageError
+from vigil.execution import map_image, parse_image_map
 from vigil.executors import wire
 from vigil.executors.container import WorkerContainer
 from vigil.pipeline.datums import DatumInput, FileRef

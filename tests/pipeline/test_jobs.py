@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -10,7 +11,7 @@ from tests.pipeline.builders import PythonModules, commit, make_pipelines, one_j
 from vigil.app import App
 from vigil.errors import PipelineError
 from vigil.pipeline import datum_records
-from vigil.pipeline.jobs import EMPTY, FAILURE, SUCCESS, list_jobs
+from vigil.pipeline.jobs import EMPTY, FAILURE, PARTIAL, SUCCESS, list_jobs
 
 UPPER = """
     def upper(ctx):
@@ -90,7 +91,7 @@ def test_glob_matching_nothing_is_empty_with_reason(app: App, modules: PythonMod
     assert app.store.head("up") is None
 
 
-def test_output_collision_fails_naming_both_datums(app: App, modules: PythonModules) -> None:
+def test_output_collision_of_a_user_transform_fails_naming_both_datums(app: App, modules: PythonModules) -> None:
     python_pipeline(app, modules, "def same(ctx):\n    return {'/result.txt': b'x'}\n", "same")
     commit(app.store, "images", {"/a.txt": b"a", "/b.txt": b"b"})
     with pytest.raises(PipelineError, match=r"datums \w+ and \w+ both write /result.txt"):
@@ -102,25 +103,38 @@ def test_output_collision_fails_naming_both_datums(app: App, modules: PythonModu
     assert app.store.head("up") is None  # nothing committed
 
 
-def test_failing_datum_is_retried_then_fixed_run_redoes_only_it(app: App, modules: PythonModules) -> None:
+def test_a_failing_datum_does_not_hold_back_the_others_and_is_retried_later(app: App,
+                                                                            modules: PythonModules) -> None:
     python_pipeline(app, modules, FLAKY, "run", extra="datum_tries: 2")
     commit(app.store, "images", {"/a.txt": b"a"})
     one_job(app, "up")
     commit(app.store, "images", {"/b.txt": b"b", "/c.txt": b"bad"})
-    failed = one_job(app, "up")
-    assert (failed.state, failed.n_failed, failed.n_processed, failed.n_skipped) == (FAILURE, 1, 2, 1)
-    assert "cannot handle /c.txt" in failed.reason
-    (log,) = datum_records.logs(app.store, pipeline="up", job_id=failed.id, datum=None)
-    assert (log["state"], log["attempts"]) == ("FAILED", 2)
+    partial = one_job(app, "up")
+    assert (partial.state, partial.n_failed, partial.n_processed, partial.n_skipped) == (PARTIAL, 1, 2, 1)
+    assert "cannot handle /c.txt" in partial.reason and "back-off" in partial.reason
+    (log,) = datum_records.logs(app.store, pipeline="up", job_id=partial.id, datum=None)
+    assert (log["state"], log["attempts"], log["failures"]) == ("FAILED", 2, 1)
+    assert log["retry_at"] > time.time() + 30  # backing off, not retried on every poll
     assert "attempt 1" in log["log"] and "attempt 2" in log["log"]
     assert log["log"].count("ValueError: cannot handle /c.txt") == 2
-    assert outputs(app) == {"/a.txt.up": b"A"}  # the failed job committed nothing
+    assert outputs(app) == {"/a.txt.up": b"A", "/b.txt.up": b"B"}  # the good datum is published
+    assert app.run("up") == []  # no new input, retry not due: nothing to do
 
     import sys
     sys.modules[modules.names[-1]].FIXED["on"] = True
+    assert datum_records.retry(app.store, "up") == 1  # the operator's "retry now"
     fixed = one_job(app, "up")
-    assert (fixed.state, fixed.n_processed, fixed.n_recovered, fixed.n_skipped) == (SUCCESS, 1, 1, 1)
+    assert (fixed.state, fixed.n_processed, fixed.n_failed) == (SUCCESS, 1, 0)
     assert outputs(app) == {"/a.txt.up": b"A", "/b.txt.up": b"B", "/c.txt.up": b"BAD"}
+    assert app.run("up") == []
+
+
+def test_a_job_whose_every_new_datum_fails_publishes_nothing(app: App, modules: PythonModules) -> None:
+    python_pipeline(app, modules, FLAKY, "run", extra="datum_tries: 1")
+    commit(app.store, "images", {"/c.txt": b"bad"})
+    (job,) = app.run("up")
+    assert (job.state, job.n_failed, job.output_commit) == (FAILURE, 1, None)
+    assert app.store.head("up") is None
 
 
 def test_provenance_and_lineage_of_output_commit(app: App, modules: PythonModules) -> None:

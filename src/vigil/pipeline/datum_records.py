@@ -67,6 +67,16 @@ def restart(store: Store, pipeline: str, datum: str) -> None:
                                                  t.datum_units.c.datum_id == rec["datum_id"]))
 
 
+def retry(store: Store, pipeline: str, datum: str | None = None) -> int:
+    """Make failed datums of ``pipeline`` (one, by id prefix, or all) due for a retry now; returns how many."""
+    d = t.datums.c
+    cond = [d.pipeline == pipeline, d.committed.is_(False), d.state == "FAILED"]
+    if datum:
+        cond.append(d.datum_id.like(datum + "%"))
+    with transaction(store.engine, write=True) as conn:
+        return int(conn.execute(update(t.datums).where(*cond).values(retry_at=time.time())).rowcount)
+
+
 def writer_of(store: Store, pipeline: str, path: str) -> dict[str, Any] | None:
     """The datum record that wrote ``path`` of ``pipeline``'s output, or None."""
     o = t.datum_outputs.c

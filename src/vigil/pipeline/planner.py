@@ -8,12 +8,18 @@ Two ways to the same answer:
 * **full**: list every input, build every datum and compare ids with the committed ones (any input tree).
 
 Datum ids depend only on content, so both give the same ids for the same datums.
+
+Failed datums (uncommitted records in state FAILED) are left out while they back off, and come back once their
+``retry_at`` has passed: a full plan lists them anyway; an incremental plan rebuilds them from the roots they
+read (cost: the failed datums, not the history).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +27,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from vigil.pipeline import state as t
-from vigil.pipeline.datums import Datum, DatumInput, Unit, build_datums, make_datums, pfs_units
+from vigil.pipeline.datums import Datum, DatumInput, FileRef, Unit, build_datums, make_datums, pfs_units
 from vigil.pipeline.glob import compile_glob
 from vigil.pipeline.spec import InputSpec, PfsInput, PipelineSpec
+from vigil.pipeline.transform import IncrementalBase
+from vigil.store import history
 from vigil.store import schema as s
+from vigil.store.models import Change
 from vigil.store.store import Store, chunks
 
 
@@ -44,6 +53,10 @@ class Plan:
     n_total: int = 0
     incremental: bool = False
     empty_reason: str | None = None
+    base: IncrementalBase | None = None  # incremental pipelines: what their one datum starts from
+    retries: list[str] = field(default_factory=list)  # failed datums retried by this job
+    obsolete: list[str] = field(default_factory=list)  # failed datums whose inputs changed or went: forget them
+    waiting: int = 0  # failed datums still backing off
 
     @property
     def n_skipped(self) -> int:
@@ -62,14 +75,97 @@ def input_heads(store: Store, conn: Connection, spec: PipelineSpec) -> dict[str,
 
 
 def plan_job(store: Store, conn: Connection, spec: PipelineSpec, salt: str, heads: dict[str, InputHead],
-             last_inputs: dict[str, list[str]] | None, every_job: bool, last_total: int | None = None) -> Plan:
-    """Plan a job over ``heads``; ``last_inputs`` are the input commits of the last successful job and
-    ``last_total`` its datum count (saves counting the committed datums, which grows with history)."""
+             last_inputs: dict[str, list[str]] | None, every_job: bool, last_total: int | None = None,
+             *, now: float | None = None) -> Plan:
+    """Plan a job over ``heads``; ``last_inputs`` are the input commits of the last published job and
+    ``last_total`` its datum count (saves counting the committed datums, which grows with history). Failed
+    datums whose back-off has not passed at ``now`` are left out; due ones are retried."""
+    now = time.time() if now is None else now
+    if spec.incremental:
+        return _plan_incremental_pipeline(store, conn, spec, salt, heads, None if every_job else last_inputs)
+    plan = None
     if last_inputs is not None and not every_job and _incremental_shape(spec.input):
         plan = _plan_incremental(store, conn, spec, salt, heads, last_inputs, last_total)
-        if plan is not None:
-            return plan
-    return _plan_full(store, conn, spec, salt, heads, every_job)
+    if plan is None:
+        plan = _plan_full(store, conn, spec, salt, heads, every_job)
+    _failed_datums(store, conn, spec, salt, plan, now)
+    return plan
+
+
+def _plan_incremental_pipeline(store: Store, conn: Connection, spec: PipelineSpec, salt: str,
+                               heads: dict[str, InputHead], last_inputs: dict[str, list[str]] | None) -> Plan:
+    """One datum per input commit, with no file list: it gets the previous output and the input's net changes
+    since the last published job (or, fresh, every file as added). Cost: the changes, not the repo."""
+    pfs = spec.input.pfs
+    assert pfs is not None  # checked by the spec
+    head = heads[pfs.name]
+    key = json.dumps([salt, pfs.name, pfs.glob, head.commit], separators=(",", ":"))
+    datum = Datum(hashlib.sha256(key.encode()).hexdigest(), (DatumInput(pfs.name, pfs.repo, head.commit, "/", ()),))
+    committed = set(conn.execute(select(t.datums.c.datum_id).where(
+        t.datums.c.pipeline == spec.name, t.datums.c.committed.is_(True))).scalars())
+    plan = Plan(heads, n_total=1, incremental=True)
+    plan.todo = [] if datum.id in committed else [datum]
+    plan.removed = sorted(committed - {datum.id})
+    plan.base = _incremental_base(store, conn, spec, head, last_inputs)
+    return plan
+
+
+def _incremental_base(store: Store, conn: Connection, spec: PipelineSpec, head: InputHead,
+                      last_inputs: dict[str, list[str]] | None) -> IncrementalBase:
+    out_seq = store.branch_head_seq(conn, spec.name, spec.output_branch)
+    last = (last_inputs or {}).get(head.name)
+    if last is not None and last[0] == head.repo and out_seq is not None:
+        old_seq = conn.execute(select(s.commits.c.seq).where(s.commits.c.id == last[1])).scalar()
+        changes = history.changes_between(store, conn, old_seq, head.seq) if old_seq is not None else None
+        if changes is not None:
+            previous = tuple(FileRef(f.path, f.oid, f.size) for f in store.files_at(conn, out_seq))
+            return IncrementalBase(previous, tuple(changes))
+    files = store.files_at(conn, head.seq)
+    return IncrementalBase((), tuple(Change("added", f.path, f.oid, None, f.size) for f in files))
+
+
+def _failed_datums(store: Store, conn: Connection, spec: PipelineSpec, salt: str, plan: Plan, now: float) -> None:
+    d = t.datums.c
+    failed = conn.execute(select(d.datum_id, d.retry_at, d.inputs).where(
+        d.pipeline == spec.name, d.committed.is_(False), d.state == "FAILED")).all()
+    if not failed:
+        return
+    waiting = {i for i, retry_at, _ in failed if retry_at is not None and retry_at > now}
+    plan.waiting = len(waiting)
+    plan.todo = [x for x in plan.todo if x.id not in waiting]
+    planned = {x.id for x in plan.todo}
+    plan.retries = sorted(i for i, _, _ in failed if i in planned)
+    if not plan.incremental:
+        return  # a full plan lists every datum: the due ones are in it already
+    for datum_id, _, inputs in failed:
+        if datum_id in waiting or datum_id in planned:
+            continue
+        datum = _rebuild(store, conn, spec, salt, plan.inputs, json.loads(inputs))
+        if datum is not None and datum.id == datum_id:
+            plan.todo.append(datum)
+            plan.retries.append(datum_id)
+            plan.n_total += 1
+        else:
+            plan.obsolete.append(datum_id)
+
+
+def _rebuild(store: Store, conn: Connection, spec: PipelineSpec, salt: str, heads: dict[str, InputHead],
+             inputs: list[list[Any]]) -> Datum | None:
+    """The datum reading exactly ``inputs`` ([[name, repo, root, n files]]) at ``heads``, or None if gone."""
+    roots = {name: root for name, _repo, root, _n in inputs}
+    parts: list[DatumInput] = []
+    for pfs in _pfs_nodes(spec.input):
+        root = roots.get(pfs.name)
+        if root is None:
+            return None
+        head = heads[pfs.name]
+        files = [(f.path, f.oid, f.size) for f in store.files_at(conn, head.seq, root)]
+        units = [u for u in pfs_units(pfs.glob, pfs.name, pfs.repo, head.commit, files) if u.root == root]
+        if len(units) != 1:
+            return None
+        parts.append(units[0])
+    (datum,) = make_datums([tuple(parts)], salt)
+    return datum
 
 
 def _incremental_shape(node: InputSpec) -> bool:
@@ -82,11 +178,12 @@ def _plan_full(store: Store, conn: Connection, spec: PipelineSpec, salt: str, he
                 for h in heads.values()}
     datums = build_datums(spec.input, listings, salt)
     plan = Plan(heads, n_total=len(datums))
-    if not datums:
-        plan.empty_reason = _empty_reason(spec, listings)
-        return plan
     committed = set(conn.execute(select(t.datums.c.datum_id).where(
         t.datums.c.pipeline == spec.name, t.datums.c.committed.is_(True))).scalars())
+    if not datums:
+        plan.empty_reason = _empty_reason(spec, listings)
+        plan.removed = sorted(committed)
+        return plan
     ids = {d.id for d in datums}
     plan.todo = list(datums) if every_job else [d for d in datums if d.id not in committed]
     plan.removed = sorted(committed - ids)

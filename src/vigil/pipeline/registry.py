@@ -24,6 +24,9 @@ class Pipeline:
     salt: str
     created_at: float
     updated_at: float
+    failures: int = 0  # consecutive failed jobs (the runner backs off)
+    retry_at: float | None = None  # when the runner tries it again
+    last_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -55,7 +58,9 @@ def create_pipeline(store: Store, spec: PipelineSpec, *, update_existing: bool =
                                      "use `vigil pipeline update` to change it")
         if row is None and update_existing:
             raise NotFoundError(f"pipeline {spec.name!r} does not exist", "create it with `vigil pipeline create`")
-        values = {"spec": spec.canonical_json(), "version": spec.fingerprint(), "updated_at": now}
+        # a new spec may fix what made the pipeline fail: try it at once
+        values = {"spec": spec.canonical_json(), "version": spec.fingerprint(), "updated_at": now,
+                  "failures": 0, "retry_at": None, "last_error": None}
         if row is None:
             conn.execute(insert(t.pipelines).values(name=spec.name, salt=spec.salt or uuid.uuid4().hex,
                                                     created_at=now, **values))
@@ -74,7 +79,8 @@ def get_pipeline(store: Store, name: str) -> Pipeline:
     if row is None:
         raise NotFoundError(f"pipeline {name!r} does not exist", "list pipelines with `vigil pipeline list`")
     (spec,) = parse_specs(row["spec"], f"<stored pipeline {name}>")
-    return Pipeline(spec, row["version"], row["salt"], row["created_at"], row["updated_at"])
+    return Pipeline(spec, row["version"], row["salt"], row["created_at"], row["updated_at"], row["failures"],
+                    row["retry_at"], row["last_error"])
 
 
 def list_pipelines(store: Store) -> list[Pipeline]:

@@ -23,6 +23,10 @@ pipelines = Table(
     Column("salt", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # back-off of a failing pipeline: consecutive failed jobs, when the next try is due, and why
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("retry_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
 )
 
 jobs = Table(
@@ -64,7 +68,11 @@ datums = Table(
     Column("log", Text, nullable=False, default=""),
     Column("inputs", Text, nullable=False),  # JSON: [[input name, repo, root, n files], ...]
     Column("outputs", Text, nullable=True),  # JSON {path: [oid, size]} while uncommitted (for recovery)
+    # a FAILED datum is retried by a later job once retry_at has passed; failures = jobs that failed it
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("retry_at", Float, nullable=True),
     Index("ix_datums_job", "job_id"),
+    Index("ix_datums_pending", "pipeline", "committed", "state"),
 )
 
 datum_units = Table(
@@ -86,5 +94,8 @@ datum_outputs = Table(
     Column("datum_id", String(64), nullable=False),
     Column("oid", String(64), nullable=False),
     Column("size", Integer, nullable=False),
+    # the path the datum wrote, when the engine renamed a conflicting output (``path`` is where it landed)
+    Column("claimed_path", Text, nullable=True),
     Index("ix_outputs_datum", "pipeline", "datum_id"),
+    Index("ix_outputs_claimed", "pipeline", "claimed_path"),
 )

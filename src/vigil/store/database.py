@@ -6,27 +6,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from vigil.errors import StoreError, WorkspaceError
-from vigil.store import schema
+from vigil.errors import StoreError
+from vigil.store import migrations
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the schema in place. SQLite gets WAL, foreign keys and write locks up front."""
+def make_engine(url: str, *, migrate: bool | None = True) -> Engine:
+    """An engine for ``url`` with the schema at the current revision (:mod:`vigil.store.migrations`: upgraded
+    when behind, or ``WorkspaceError`` when ``migrate`` is False; None leaves the schema unchecked, for
+    ``vigil migrate`` itself). SQLite gets WAL, foreign keys and write locks up front."""
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 60})
             _configure_sqlite(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        schema.metadata.create_all(engine)
-        _stamp_version(engine)
+        if migrate is not None:
+            migrations.ensure_current(engine, migrate=migrate)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open metadata database {url}: {exc.__class__.__name__}: {exc}",
+        raise StoreError(f"cannot open metadata database {redact_url(url)}: {exc.__class__.__name__}: {exc}",
                          "check the `metadata` URL in .vigil/vigil.yaml and that the server is up") from exc
     return engine
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and logs)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparseable database URL>"
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -45,18 +56,6 @@ def _configure_sqlite(engine: Engine) -> None:
         # Writers take the write lock at BEGIN so two writers never deadlock on a lock upgrade; readers don't.
         write = conn.get_execution_options().get("vigil_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _stamp_version(engine: Engine) -> None:
-    with engine.connect().execution_options(vigil_write=True) as conn, conn.begin():
-        row = conn.execute(select(schema.meta_info.c.value).where(schema.meta_info.c.key == "schema")).first()
-        if row is None:
-            conn.execute(insert(schema.meta_info).values(key="schema", value=str(schema.SCHEMA_VERSION)))
-        elif int(row[0]) > schema.SCHEMA_VERSION:
-            raise WorkspaceError(
-                f"metadata schema version {row[0]} is newer than this Vigil understands ({schema.SCHEMA_VERSION})",
-                "upgrade Vigil",
-            )
 
 
 @contextmanager

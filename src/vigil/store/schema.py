@@ -10,6 +10,9 @@ an entry is live from the commit that wrote it (``from_seq``) until the commit t
 * a path at a commit is one index probe on (chain, path, from_seq).
 
 ``seq`` is a global, increasing commit number; commit ids shown to users are random hex strings.
+
+These definitions are what queries use; the database itself is created and upgraded by the Alembic revisions
+in :mod:`vigil.store.migrations` (a test checks that both agree).
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-
-SCHEMA_VERSION = 1
 
 metadata = MetaData()
 
@@ -140,4 +141,26 @@ readers = Table(
     metadata,
     Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
     Column("reader", String(255), primary_key=True),
+)
+
+# Named, expiring locks (vigil.store.leases): one runner per pipeline, one worker per outbox row, ...
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Commit feeds (vigil.store.feeds): each consumer's cursor, the commit it has derived everything up to.
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("consumer", String(255), primary_key=True),
+    Column("repo", String(255), nullable=False),
+    Column("branch", String(255), nullable=False),
+    Column("commit_seq", Integer, nullable=True),
+    Column("updated_at", Float, nullable=False),
 )

@@ -53,6 +53,8 @@ class WorkspaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
     metadata: str = "sqlite:///metadata.db"  # a relative SQLite path is relative to .vigil/
+    # auto: bring the metadata schema up to date when the workspace is opened; manual: only `vigil migrate` does
+    migrate: Literal["auto", "manual"] = "auto"
     objects: Annotated[LocalObjects | S3Objects, Field(discriminator="kind")] = LocalObjects()
     containers: ContainersConfig = Field(default_factory=ContainersConfig)
 
@@ -126,4 +128,4 @@ class Workspace:
 
     @cached_property
     def store(self) -> Store:
-        return Store(make_engine(self.metadata_url()), self._objects())
+        return Store(make_engine(self.metadata_url(), migrate=self.config.migrate == "auto"), self._objects())
