@@ -104,8 +104,9 @@ def test_a_dead_worker_fails_its_datums_and_the_next_run_starts_a_new_one(app: A
     job = one_job(app, "fragile")
     assert job.state == "FAILURE" and "exited with code" in job.reason, job
     assert app.container_executor.workers() == []
-    make_pipelines(app, spec % (image("threat"), "echo ok > /pfs/out/ok"), update=True)
-    assert one_job(app, "fragile").state == "SUCCESS"
+    make_pipelines(app, spec % (image("threat"), "echo ok > /pfs/out/ok"), update=True, reprocess=True)
+    job = one_job(app, "fragile")
+    assert (job.state, job.n_processed) == ("SUCCESS", 1), job
     assert len(app.container_executor.workers()) == 1
     app.close()
 

@@ -19,7 +19,8 @@ from vigil.execution import map_image, parse_image_map
 from vigil.executors import wire
 from vigil.executors.container import WorkerContainer
 from vigil.pipeline.datums import DatumInput, FileRef
-from vigil.pipeline.transform import DatumResult, DatumTask
+from vigil.pipeline.transform import DatumResult, DatumTask, IncrementalBase
+from vigil.store.models import Change
 from vigil.store.objects import LocalObjectStore
 
 paths = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=20).map(
@@ -30,7 +31,13 @@ inputs = st.builds(DatumInput, st.sampled_from(["images", "model", "rules"]), st
                    st.lists(files, max_size=4).map(tuple), st.lists(st.text(max_size=5), max_size=2).map(tuple))
 
 
-@given(st.builds(DatumTask, st.text(max_size=8), oids, st.lists(inputs, max_size=3).map(tuple)))
+changes = st.builds(Change, st.sampled_from(["added", "modified", "deleted"]), paths, st.none() | oids,
+                    st.none() | oids, st.integers(0, 2**40))
+bases = st.none() | st.builds(IncrementalBase, st.lists(files, max_size=3).map(tuple),
+                              st.lists(changes, max_size=3).map(tuple))
+
+
+@given(st.builds(DatumTask, st.text(max_size=8), oids, st.lists(inputs, max_size=3).map(tuple), bases))
 def test_tasks_round_trip(task: DatumTask) -> None:
     assert wire.task_from_json(wire.decode(wire.encode({"op": "t", **wire.task_to_json(task)}))) == task
 

@@ -22,8 +22,8 @@ import orjson
 
 from vigil.errors import PipelineError
 from vigil.pipeline.datums import DatumInput, FileRef
-from vigil.pipeline.transform import DatumResult, DatumTask
-from vigil.store.models import FileInfo
+from vigil.pipeline.transform import DatumResult, DatumTask, IncrementalBase
+from vigil.store.models import Change, FileInfo
 from vigil.store.objects import LocalObjectStore, ObjectStore
 
 
@@ -40,7 +40,10 @@ def decode(line: bytes) -> dict[str, Any]:
 
 
 def task_to_json(task: DatumTask) -> dict[str, Any]:
-    return {"job_id": task.job_id, "datum_id": task.datum_id, "inputs": [
+    base = None if task.base is None else {
+        "previous": [[f.path, f.oid, f.size] for f in task.base.previous],
+        "changes": [[c.kind, c.path, c.oid, c.old_oid, c.size] for c in task.base.changes]}
+    return {"job_id": task.job_id, "datum_id": task.datum_id, "base": base, "inputs": [
         {"name": i.name, "repo": i.repo, "commit": i.commit, "root": i.root, "captures": list(i.captures),
          "files": [[f.path, f.oid, f.size] for f in i.files]} for i in task.inputs]}
 
@@ -49,7 +52,11 @@ def task_from_json(data: dict[str, Any]) -> DatumTask:
     inputs = tuple(DatumInput(i["name"], i["repo"], i["commit"], i["root"],
                               tuple(FileRef(p, o, s) for p, o, s in i["files"]), tuple(i["captures"]))
                    for i in data["inputs"])
-    return DatumTask(data["job_id"], data["datum_id"], inputs)
+    raw = data.get("base")
+    base = None if raw is None else IncrementalBase(
+        tuple(FileRef(p, o, s) for p, o, s in raw["previous"]),
+        tuple(Change(k, p, o, old, s) for k, p, o, old, s in raw["changes"]))
+    return DatumTask(data["job_id"], data["datum_id"], inputs, base)
 
 
 def result_to_json(result: DatumResult) -> dict[str, Any]:
