@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.containers import require_images
 from tests.shared_data import SHARED, require
 
 
@@ -52,3 +53,9 @@ def car_park(video_dir: Path) -> list[bytes]:
         cap.release()
     assert len(out) == 200
     return out
+
+
+@pytest.fixture(scope="session")
+def vigil_images() -> None:
+    """Every role's image built from this checkout (podman; see tests/containers.py)."""
+    require_images()

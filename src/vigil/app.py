@@ -23,18 +23,19 @@ from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
-from vigil.store.workspace import Workspace, WorkspaceConfig
+from vigil.store.workspace import ContainersConfig, Workspace, WorkspaceConfig
 
 # Pipelines, stages, executors and models are imported where used: `vigil put` and the other data commands
 # need only the store, and each command pays only for what it uses (issue 18: start-up).
 if TYPE_CHECKING:
     from vigil.alerts.service import AlertService
+    from vigil.executors.container import ContainerExecutor
     from vigil.executors.local import LocalExecutor
     from vigil.pipeline.jobs import JobInfo, ProgressFn
     from vigil.pipeline.registry import Pipeline
     from vigil.pipeline.runner import Runner, RunReport
     from vigil.pipeline.spec import PipelineSpec
-    from vigil.pipeline.transform import TransformFactory
+    from vigil.pipeline.transform import Executor, TransformFactory
 
 log = logging.getLogger(__name__)
 
@@ -335,25 +336,62 @@ class App:
     # ------------------------------------------------------------ pipelines
     @cached_property
     def executor(self) -> LocalExecutor:
+        """The in-process pool (transforms without an image, or with containers off)."""
         from vigil.executors.local import LocalExecutor
 
         return LocalExecutor(max_workers=os.cpu_count() or 1)
 
-    def factory_for(self, pipeline: Pipeline) -> TransformFactory:
-        """How to build the transform of ``pipeline`` on a worker."""
-        from vigil.pipeline.command import CommandTransform
-        from vigil.pipeline.pyfunc import PythonTransform
-        from vigil.stages.registry import stage_factory
+    @cached_property
+    def containers(self) -> ContainersConfig:
+        """Container settings: the workspace's ``containers`` section (callers may adjust a run's copy)."""
+        return self.workspace.config.containers.model_copy(deep=True)
 
-        spec = pipeline.spec.transform
-        if spec.kind == "cmd":
-            return lambda: CommandTransform(spec, pipeline.spec.datum_timeout)
-        if spec.kind == "python":
-            target = spec.python or ""
-            return lambda: PythonTransform(target)
-        make = stage_factory(spec.stage or "")
-        params = dict(spec.params)
-        return lambda: make(params)
+    @cached_property
+    def container_executor(self) -> ContainerExecutor:
+        """Long-lived worker containers (podman) for transforms that name an image."""
+        from vigil.executors.container import ContainerExecutor
+
+        return ContainerExecutor(max_workers=os.cpu_count() or 1, podman=self.containers.podman)
+
+    def set_containers(self, image_map: list[str], *, enabled: bool | None = None) -> None:
+        """This run's container settings: ``SPEC_IMAGE=IMAGE`` entries added to the image map, and containers
+        turned on or off (None: as configured)."""
+        from vigil.execution import parse_image_map
+
+        self.containers.image_map.update(parse_image_map(image_map))
+        if enabled is not None:
+            self.containers.enabled = enabled
+
+    def image_for(self, pipeline: Pipeline) -> str | None:
+        """The image ``pipeline`` runs in (after ``containers.image_map``), or None to run it in-process."""
+        from vigil.execution import map_image
+
+        image = pipeline.spec.transform.image
+        if image is None or not self.containers.enabled:
+            return None
+        return map_image(image, self.containers.image_map)
+
+    def factory_for(self, pipeline: Pipeline) -> TransformFactory:
+        """How to build the transform of ``pipeline`` on a worker: in its image, or in this process."""
+        from vigil.execution import transform_factory
+        from vigil.executors.container import InImage
+
+        image = self.image_for(pipeline)
+        if image is not None:
+            return InImage(image, pipeline.spec.transform.model_dump(mode="json"), pipeline.spec.datum_timeout)
+        return transform_factory(pipeline.spec.transform, pipeline.spec.datum_timeout)
+
+    def executor_for(self, factory: TransformFactory) -> Executor:
+        """The executor choice: worker containers for a transform in an image, else the in-process pool."""
+        from vigil.executors.container import InImage
+
+        return self.container_executor if isinstance(factory, InImage) else self.executor
+
+    def close(self) -> None:
+        """Stop warm workers (threads' transforms, worker containers)."""
+        self.executor.close()
+        if "container_executor" in self.__dict__:
+            self.container_executor.close()
 
     def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
         """Create (or update) every pipeline in a spec file, upstream first."""
@@ -372,9 +410,10 @@ class App:
 
     @cached_property
     def runner(self) -> Runner:
+        from vigil.execution import ChosenExecutor
         from vigil.pipeline.runner import Runner
 
-        return Runner(self.store, self.executor, self.factory_for)
+        return Runner(self.store, ChosenExecutor(self.executor_for, self.close), self.factory_for)
 
     @cached_property
     def alerts(self) -> AlertService:

@@ -7,6 +7,7 @@ model and rule.json, creates the four pipelines, runs them, and gathers a summar
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from importlib import resources
@@ -15,7 +16,9 @@ from typing import Any
 
 from vigil.app import App, cache_dir, render_evidence
 from vigil.errors import UsageError
+from vigil.execution import stage_image
 from vigil.pipeline.jobs import JobInfo, ProgressFn
+from vigil.pipeline.spec import load_specs
 from vigil.store.workspace import CONFIG_DIR
 from vigil.vision.samples import fetch_samples
 
@@ -25,6 +28,18 @@ MODEL = "yolox-nano"
 def camera_specs_path() -> Path:
     """The bundled camera pipeline specs (validate, detect, threat, report)."""
     return Path(str(resources.files("vigil") / "data" / "camera-pipelines.yaml"))
+
+
+def camera_specs_in_images(dest: Path, image_prefix: str = "localhost/vigil-") -> Path:
+    """Write the bundled camera specs to ``dest`` with every stage in its image (:func:`stage_image`, e.g.
+    ``localhost/vigil-detect``: what ``make images`` builds), for the container executor."""
+    text = camera_specs_path().read_text(encoding="utf-8")
+    text, count = re.subn(r"(?m)^(  stage: ([a-z]+))$",
+                          lambda m: f"{m[1]}\n  image: {stage_image(m[2], image_prefix)}", text)
+    if count != len(load_specs(camera_specs_path())):
+        raise RuntimeError("the bundled camera specs changed layout: update camera_specs_in_images")
+    dest.write_text(text, encoding="utf-8")
+    return dest
 
 
 @dataclass
@@ -57,7 +72,9 @@ def prepare_workspace(folder: Path, fresh: bool) -> App:
     return App.init(folder, WorkspaceConfig(alerts=alerts))
 
 
-def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = None) -> DemoSummary:
+def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = None,
+             in_images: bool = False) -> DemoSummary:
+    """``in_images``: every stage runs in its container image (``make images``), not in this process."""
     app = prepare_workspace(folder, fresh)
     store = app.store
     images, rules = fetch_samples(cache_dir() / "samples")
@@ -69,8 +86,14 @@ def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = 
             c.put_file("/" + path.name, path)
     with store.begin_commit("rules", description="the 2017 rule.json: person, car, motorcycle, truck") as c:
         c.put_file("/rule.json", rules)
-    app.create_pipelines(camera_specs_path())
-    jobs = app.run(progress=progress)
+    if in_images:
+        app.create_pipelines(camera_specs_in_images(app.workspace.root / "camera-pipelines-in-images.yaml"))
+    else:
+        app.create_pipelines(camera_specs_path())
+    try:
+        jobs = app.run(progress=progress)
+    finally:
+        app.close()
     summary = DemoSummary(app.workspace.root, jobs)
     collect(app, summary)
     return summary

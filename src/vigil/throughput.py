@@ -44,6 +44,7 @@ from vigil.app import App, resolve_model
 from vigil.errors import NotFoundError, UsageError
 from vigil.executors.local import LocalExecutor
 from vigil.pipeline.jobs import JobInfo
+from vigil.store.workspace import Workspace, WorkspaceConfig
 from vigil.vision.detector import DetectorConfig, load_detector
 from vigil.vision.framecache import shared_frames
 from vigil.vision.image import decode_image
@@ -257,10 +258,11 @@ class PipelineBench:
     """Fresh workspaces on one warm executor: one per throughput round, then single-frame latency."""
 
     def __init__(self, root: Path, model: Path, specs: Path, executor: LocalExecutor, *,
-                 folders: bool = False) -> None:
+                 folders: bool = False, config: WorkspaceConfig | None = None) -> None:
         """``folders``: commit frames as ``/<camera>/<ts>.jpg`` (what detect reads) instead of the identity
-        names ``/<camera>_<ts>.jpg`` that cameras upload and validate routes."""
+        names ``/<camera>_<ts>.jpg`` that cameras upload and validate routes. ``config``: the workspaces'."""
         self.root, self.model, self.specs, self.executor = root, model, specs, executor
+        self.config = config
         self.sep = "/" if folders else "_"
         self.count = 0
         self.next_ts = TS0
@@ -268,7 +270,7 @@ class PipelineBench:
 
     def workspace(self) -> App:
         self.count += 1
-        app = App.init(self.root / f"ws{self.count}")
+        app = App(Workspace.init(self.root / f"ws{self.count}", self.config))
         app.__dict__["executor"] = self.executor  # share warm workers across workspaces (cached_property)
         app.model_add(str(self.model))
         for repo in ("images", "rules"):

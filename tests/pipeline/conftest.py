@@ -15,7 +15,7 @@ from vigil.app import App
 def app(tmp_path: Path) -> Iterator[App]:
     a = make_app(tmp_path / "ws")
     yield a
-    a.executor.close()
+    a.close()
 
 
 @pytest.fixture

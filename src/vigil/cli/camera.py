@@ -30,13 +30,16 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)create.")] = Path("demo-workspace"),
-         fresh: Annotated[bool, typer.Option(help="Recreate the folder if it holds a workspace.")] = True) -> None:
+         fresh: Annotated[bool, typer.Option(help="Recreate the folder if it holds a workspace.")] = True,
+         containers: Annotated[bool, typer.Option(
+             "--containers", help="Run every stage in its image (localhost/vigil-STAGE: make images).")] = False,
+         ) -> None:
     """Run the 2017 camera design end to end on its sample images: validate, detect, threat rules, report."""
     from vigil.demo import run_demo
 
     out.print(f"[bold]Vigil demo[/] in {folder.resolve()}")
     with _progress(False) as (bar, update):
-        summary = run_demo(folder, fresh=fresh, progress=update)
+        summary = run_demo(folder, fresh=fresh, progress=update, in_images=containers)
     _print_jobs(summary.jobs, bar)
     out.print(f"\n[bold]validate[/]: {len(summary.valid)} valid, {len(summary.invalid)} invalid")
     for name, reasons in sorted(summary.invalid.items()):

@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(datum_app, name="datum")
     app.command(epilog=examples("run"))(run)
     app.command(epilog=examples("logs"))(logs)
+    app.command(hidden=True)(worker)
 
 
 @pipeline_app.command("validate", epilog=examples("pipeline validate"))
@@ -133,10 +134,16 @@ def run(pipeline: Annotated[str | None, typer.Argument(help="Only this pipeline 
         interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 1.0,
         force: Annotated[bool, typer.Option("--force", help="Run even without new input, and pipelines that "
                                                               "are backing off.")] = False,
+        image_map: Annotated[list[str] | None, typer.Option(
+            "--image-map", metavar="SPEC_IMAGE=IMAGE",
+            help="Run the image a spec names as another (repeatable; adds to containers.image_map).")] = None,
+        in_process: Annotated[bool, typer.Option(
+            "--in-process", help="Run transforms that name an image in this process instead.")] = False,
         json: JsonOpt = False) -> None:
     """Run every pipeline whose inputs have new commits (upstream first). A pipeline that fails is recorded and
     backs off; the others go on. Exits non-zero if any pipeline or datum failed."""
     app = state.app()
+    app.set_containers(image_map or [], enabled=False if in_process else None)
     with _progress(json) as (bar, update), terminate_on_sigterm():
         if watch:
             app.watch(interval=interval, progress=update,
@@ -162,6 +169,16 @@ def _show_report(report: RunReport, json: bool, bar: Progress, *, watching: bool
         out.print(f"skipped {name}: {why}", markup=False)
     for name, exc in sorted(report.errors.items()):
         out.print(f"failed {name}: {exc}", markup=False)
+
+
+def worker(stdio: Annotated[bool, typer.Option("--stdio", help="Serve the protocol on stdin/stdout.")] = False
+           ) -> None:
+    """Serve a pipeline worker inside a stage's container (the container executor starts it)."""
+    if not stdio:
+        raise typer.BadParameter("only --stdio is supported", param_hint="--stdio")
+    from vigil.execution import serve_worker
+
+    raise typer.Exit(serve_worker())
 
 
 class _progress:

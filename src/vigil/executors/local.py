@@ -49,6 +49,11 @@ class LocalExecutor:
             gc.freeze()  # the heap is now mostly long-lived: keep full collections from re-scanning it
         return transform
 
+    def _process(self, key: str, factory: TransformFactory, slot: int, batch: Sequence[DatumTask],
+                 objects: ObjectStore, options: RunOptions) -> list[DatumResult]:
+        """One batch on worker ``slot`` (subclasses run it elsewhere, e.g. in a container)."""
+        return process_with_retries(self._transform(key, factory, slot), batch, objects, options)
+
     def run(self, key: str, factory: TransformFactory, tasks: Sequence[DatumTask], objects: ObjectStore,
             options: RunOptions) -> Iterator[DatumResult]:
         if not tasks:
@@ -56,9 +61,8 @@ class LocalExecutor:
         batches = [tasks[i:i + options.batch_size] for i in range(0, len(tasks), options.batch_size)]
         workers = max(1, min(self.max_workers, options.parallelism, len(batches)))
         if workers == 1:
-            transform = self._transform(key, factory, 0)
             for batch in batches:
-                yield from process_with_retries(transform, batch, objects, options)
+                yield from self._process(key, factory, 0, batch, objects, options)
             return
         slots = list(range(workers))
         free = threading.Semaphore(workers)
@@ -68,7 +72,7 @@ class LocalExecutor:
             with slot_lock:
                 slot = slots.pop()
             try:
-                return process_with_retries(self._transform(key, factory, slot), batch, objects, options)
+                return self._process(key, factory, slot, batch, objects, options)
             finally:
                 with slot_lock:
                     slots.append(slot)

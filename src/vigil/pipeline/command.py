@@ -5,8 +5,12 @@ The command (``cmd`` with ``stdin`` lines fed to it, ``env`` added) runs with ``
 workspace: as root, in a private mount namespace (``unshare --mount`` + a bind mount), so ``/pfs/images/a.jpg``
 works exactly as in Pachyderm. Where that is impossible (no privileges, no ``unshare``), ``/pfs`` is replaced
 by the workspace path in cmd, stdin and env, and the datum log says so. Per-datum env: ``$<input name>`` = the
-path of the datum's root for that input, plus ``PACH_JOB_ID``/``PACH_DATUM_ID`` and ``VIGIL_*`` equivalents.
-Everything the command writes under ``/pfs/out`` becomes the datum's outputs.
+path of the datum's root for that input, ``$<input name>_COMMIT`` = its commit id, plus
+``PACH_JOB_ID``/``PACH_DATUM_ID`` and ``VIGIL_*`` equivalents. Everything the command writes under ``/pfs/out``
+becomes the datum's outputs.
+
+Inside a worker container (the container executor), ``/pfs`` is the container's own: ``pfs_root`` names it,
+the datum is laid out there directly (inputs read-only), and it is emptied after each datum.
 """
 
 from __future__ import annotations
@@ -51,13 +55,17 @@ def namespaces_available() -> bool:
 class CommandTransform:
     """Runs ``cmd``/``stdin`` once per datum (no batching: each datum is its own process, by contract)."""
 
-    def __init__(self, spec: TransformSpec, timeout: float | None = None, *, isolate: bool | None = None) -> None:
+    def __init__(self, spec: TransformSpec, timeout: float | None = None, *, isolate: bool | None = None,
+                 pfs_root: Path | None = None) -> None:
         assert spec.cmd is not None
         self.spec = spec
         self.timeout = timeout
         self.isolate = isolate
+        self.pfs_root = pfs_root
 
     def setup(self) -> None:
+        if self.pfs_root is not None:
+            return
         if self.isolate is None:
             self.isolate = namespaces_available()
         if not self.isolate:
@@ -67,31 +75,43 @@ class CommandTransform:
         return [self._one(d) for d in datums]
 
     def _one(self, ctx: DatumContext) -> Outputs:
+        if self.pfs_root is not None:
+            try:
+                return self._run(ctx, self.pfs_root, direct=True)
+            finally:
+                _empty(self.pfs_root)
         with tempfile.TemporaryDirectory(prefix="vigil-datum-") as tmp:
-            root = Path(tmp) / "pfs"
-            (root / "out").mkdir(parents=True)
-            env = {**os.environ, **self.spec.env, "PACH_JOB_ID": ctx.job_id, "PACH_DATUM_ID": ctx.datum_id,
-                   "VIGIL_JOB_ID": ctx.job_id, "VIGIL_DATUM_ID": ctx.datum_id}
-            for part in ctx.task.inputs:
-                base = root / part.name
-                for f in part.files:
-                    dest = base / f.path.lstrip("/")
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with ctx.objects.open(f.oid) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-                env[part.name] = f"{PFS}/{part.name}{part.root if part.root != '/' else ''}"
-            stdin = "\n".join(self.spec.stdin) + ("\n" if self.spec.stdin else "")
-            argv = list(self.spec.cmd or [])
-            if self.isolate:
-                env["VIGIL_PFS_SOURCE"] = str(root)
-                argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT_SCRIPT, "sh", *argv]
-            else:
-                argv, stdin, env = _substitute(argv, stdin, env, str(root))
-            returncode, stderr = _run(argv, stdin.encode(), env, self.timeout)
-            if returncode != 0:
-                tail = stderr.decode(errors="replace")[-2000:]
-                raise RuntimeError(f"command {shlex.join(self.spec.cmd or [])} exited {returncode}: {tail}")
-            return _collect(root / "out")
+            return self._run(ctx, Path(tmp) / "pfs", direct=False)
+
+    def _run(self, ctx: DatumContext, root: Path, *, direct: bool) -> Outputs:
+        (root / "out").mkdir(parents=True)
+        env = {**os.environ, **self.spec.env, "PACH_JOB_ID": ctx.job_id, "PACH_DATUM_ID": ctx.datum_id,
+               "VIGIL_JOB_ID": ctx.job_id, "VIGIL_DATUM_ID": ctx.datum_id}
+        for part in ctx.task.inputs:
+            base = root / part.name
+            for f in part.files:
+                dest = base / f.path.lstrip("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with ctx.objects.open(f.oid) as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                os.chmod(dest, 0o444)
+            env[part.name] = f"{root if direct else PFS}/{part.name}{part.root if part.root != '/' else ''}"
+            env[f"{part.name}_COMMIT"] = part.commit
+        if direct:  # read-only inputs, as Pachyderm mounts them (the container has no capability to override)
+            for name in sorted({p.name for p in ctx.task.inputs}):
+                _set_folder_modes(root / name, 0o555)
+        stdin = "\n".join(self.spec.stdin) + ("\n" if self.spec.stdin else "")
+        argv = list(self.spec.cmd or [])
+        if self.isolate and not direct:
+            env["VIGIL_PFS_SOURCE"] = str(root)
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", _MOUNT_SCRIPT, "sh", *argv]
+        elif not direct:
+            argv, stdin, env = _substitute(argv, stdin, env, str(root))
+        returncode, stderr = _run(argv, stdin.encode(), env, self.timeout)
+        if returncode != 0:
+            tail = stderr.decode(errors="replace")[-2000:]
+            raise RuntimeError(f"command {shlex.join(self.spec.cmd or [])} exited {returncode}: {tail}")
+        return _collect(root / "out")
 
 
 def _run(argv: list[str], stdin: bytes, env: Mapping[str, str], timeout: float | None) -> tuple[int, bytes]:
@@ -109,6 +129,23 @@ def _run(argv: list[str], stdin: bytes, env: Mapping[str, str], timeout: float |
             os.killpg(proc.pid, signal.SIGKILL)
             raise
     return proc.returncode, err
+
+
+def _set_folder_modes(top: Path, mode: int) -> None:
+    """chmod ``top`` and every folder below it (not symlinks); a missing ``top`` is left alone."""
+    if top.is_dir() and not top.is_symlink():
+        for folder in [top, *(p for p in top.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            os.chmod(folder, mode)
+
+
+def _empty(folder: Path) -> None:
+    """Remove everything below ``folder`` (read-only input folders included), keeping ``folder`` itself."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            _set_folder_modes(entry, 0o755)
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _substitute(argv: list[str], stdin: str, env: Mapping[str, str], root: str

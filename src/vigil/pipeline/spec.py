@@ -152,7 +152,8 @@ class InputSpec(_Strict):
 
 class Transform(_Strict):
     """What runs on each datum: a built-in ``stage`` (+ ``params``), a ``python`` function
-    ("module:function"), or a command (``cmd`` + ``stdin`` + ``env``, ``image`` kept for container runs)."""
+    ("module:function"), or a command (``cmd`` + ``stdin`` + ``env``). Any of them may name the container
+    ``image`` to run in (the container executor; a workspace can map images or run them in-process)."""
 
     stage: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -174,7 +175,7 @@ class Transform(_Strict):
             raise ValueError(f"a transform needs exactly one of stage, python, cmd; got {kinds or 'none'}")
         if self.params and kinds[0] != "stage":
             raise ValueError("params go with stage only")
-        extra = [k for k in ("stdin", "env", "image") if getattr(self, k)]
+        extra = [k for k in ("stdin", "env") if getattr(self, k)]
         if extra and kinds[0] != "cmd":
             raise ValueError(f"{', '.join(extra)} go with cmd only, not with {kinds[0]}")
         return self

@@ -19,7 +19,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -154,6 +154,12 @@ class LocalObjectStore:
         if self.fsync:
             with self._lock:
                 self._unsynced.add(oid)
+
+    def adopt(self, oids: Iterable[str]) -> None:
+        """Blobs another process wrote into this folder (a worker container): the next :meth:`sync` makes them
+        durable with this store's own, in the same one flush."""
+        for oid in oids:
+            self._written(check_oid(oid))
 
     def sync(self) -> None:
         with self._lock:

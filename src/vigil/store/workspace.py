@@ -41,6 +41,15 @@ class S3Objects(BaseModel):
     region: str | None = None
 
 
+class ContainersConfig(BaseModel):
+    """How pipelines whose transform names an ``image`` run (the container executor)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True  # false: run such transforms in this process, ignoring the image
+    image_map: dict[str, str] = Field(default_factory=dict)  # image as a spec names it -> image to run
+    podman: str = "podman"
+
+
 class WorkspaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int = 1
@@ -49,6 +58,7 @@ class WorkspaceConfig(BaseModel):
     migrate: Literal["auto", "manual"] = "auto"
     objects: Annotated[LocalObjects | S3Objects, Field(discriminator="kind")] = LocalObjects()
     alerts: AlertsConfig | None = None  # channels, routing, grouping, retries (vigil.domain.alerting)
+    containers: ContainersConfig = Field(default_factory=ContainersConfig)
 
 
 class Workspace:
