@@ -82,3 +82,27 @@ class ModelError(VigilError):
     """A detection model is missing, corrupt, or could not be loaded."""
 
     exit_code = 10
+
+
+class AuthenticationError(VigilError):
+    """An API request without a valid token (missing, malformed, unknown or revoked)."""
+
+    exit_code = 16
+
+
+class PayloadTooLargeError(UsageError):
+    """An upload is larger than the server accepts."""
+
+    exit_code = 17
+
+
+class UnsupportedMediaError(UsageError):
+    """Uploaded bytes are not of a kind the endpoint takes (a frame that is not JPEG or PNG)."""
+
+    exit_code = 18
+
+
+class ForbiddenError(VigilError):
+    """The API token's role does not allow this action (a viewer pushing frames, an operator creating tokens)."""
+
+    exit_code = 19

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from vigil import __version__
-from vigil.cli import camera, data, measure, pipelines
+from vigil.cli import camera, data, feedback, index, measure, pipelines, serve, tokens
 from vigil.cli.console import err, terminated
 from vigil.cli.state import state
 from vigil.errors import VigilError
@@ -50,6 +50,10 @@ data.register(app)
 pipelines.register(app)
 camera.register(app)
 measure.register(app)
+serve.register(app)
+tokens.register(app)
+index.register(app)
+feedback.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
