@@ -18,6 +18,7 @@ from vigil import __version__
 from vigil.app import App
 from vigil.pipeline.runner import RunReport
 from vigil.web import errors
+from vigil.web.auth import TTL as TOKEN_TTL
 from vigil.web.auth import TokenCache
 from vigil.web.metrics import Metrics
 from vigil.web.routes import cameras, events, health, ingest, pipelines, repos, rules, stats, tokens
@@ -31,7 +32,8 @@ MAX_BODY = 32 * 1024 * 1024
 
 
 def create_app(app: App, *, runner: bool = False, interval: float = 0.5, max_body: int = MAX_BODY,
-               extra_routers: Sequence[APIRouter] = (), shutdown_grace: float = 20.0) -> FastAPI:
+               extra_routers: Sequence[APIRouter] = (), shutdown_grace: float = 20.0,
+               token_ttl: float = TOKEN_TTL) -> FastAPI:
     """The HTTP API over ``app``'s workspace. The caller owns ``app`` until the server stops (then closed)."""
     metrics = Metrics(app)
 
@@ -60,7 +62,7 @@ def create_app(app: App, *, runner: bool = False, interval: float = 0.5, max_bod
                               "Authenticate with `Authorization: Bearer TOKEN` (`vigil token create`).")
     web.state.vigil = app
     web.state.metrics = metrics
-    web.state.tokens = TokenCache()
+    web.state.tokens = TokenCache(token_ttl)
     web.state.max_body = max_body
     web.state.runner = None
     errors.install(web)
