@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from vigil.domain.identity import parse_camera
 from vigil.errors import PayloadTooLargeError, UsageError
 from vigil.ingest.frames import parse_timestamp
 from vigil.ingest.push import GivenTime, Upload
@@ -83,7 +82,5 @@ async def push_frames(camera: str, request: Request, who: Caller, app: VigilApp,
     uploads = await read_uploads(request, request.app.state.max_body)
     future = await run_in_threadpool(app.push_frames, who, camera, uploads, given)
     acks = await asyncio.wrap_future(future)
-    parsed = parse_camera(camera)
-    request.app.state.metrics.pushed(parsed[0] if parsed else None, len(acks), sum(a.size for a in acks),
-                                     time.perf_counter() - start)
+    request.app.state.metrics.pushed(len(acks), sum(a.size for a in acks), time.perf_counter() - start)
     return PushReply(camera=camera, frames=[FrameAck(**a.to_dict()) for a in acks])  # type: ignore[arg-type]
