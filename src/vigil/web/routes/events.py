@@ -11,6 +11,7 @@ from vigil.index.evidence import Picture
 from vigil.web.auth import Caller, VigilApp
 from vigil.web.errors import ERROR_RESPONSES
 from vigil.web.models import EventDetailOut, EventOut, EventPageOut, FeedbackIn, FeedbackOut
+from vigil.web.routes.stats import Since, Until
 
 router = APIRouter(prefix="/api/v1", tags=["events"], responses=ERROR_RESPONSES)
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
@@ -22,8 +23,7 @@ def list_events(who: Caller, app: VigilApp,
                 tenant: str | None = None, camera: str | None = None, rule: str | None = None,
                 severity: Literal["low", "medium", "high", "critical"] | None = None,
                 label: str | None = None,
-                since: Annotated[int | None, Query(ge=0, description="unix seconds, inclusive")] = None,
-                until: Annotated[int | None, Query(ge=0, description="unix seconds, exclusive")] = None,
+                since: Since = None, until: Until = None,
                 reviewed: bool | None = None,
                 verdict: Literal["true_positive", "false_positive"] | None = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,

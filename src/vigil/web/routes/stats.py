@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from vigil.domain.identity import MAX_TS
 from vigil.web.auth import Caller, VigilApp
 from vigil.web.errors import ERROR_RESPONSES
 from vigil.web.models import DailyRow, PrecisionRow
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=ERROR_RESPONSES)
-Since = Annotated[int | None, Query(ge=0, description="unix seconds, inclusive")]
-Until = Annotated[int | None, Query(ge=0, description="unix seconds, exclusive")]
+Since = Annotated[int | None, Query(ge=0, le=MAX_TS, description="unix seconds, inclusive")]
+Until = Annotated[int | None, Query(ge=0, le=MAX_TS, description="unix seconds, exclusive")]
 
 
 @router.get("/events", response_model=dict[str, int],
