@@ -8,6 +8,7 @@ import io
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -217,6 +218,7 @@ class FakeDatum:
         self.name = name
         self.blobs = {f"oid-{path}": data for path, data in files.items()}
         self.refs = [FileRef(path, f"oid-{path}", len(data)) for path, data in sorted(files.items())]
+        self.task = SimpleNamespace(base=None)  # not an incremental datum
 
     def files(self, name: str) -> list[FileRef]:
         if name != self.name:

@@ -151,7 +151,7 @@ def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor
                          batch_size=int(spec.transform.params.get("batch_size", 8)),
                          tries=spec.datum_tries, timeout=spec.datum_timeout, params=spec.transform.params,
                          lister=store.list_range)
-    tasks = [DatumTask(job_id, d.id, d.inputs) for d in todo]
+    tasks = [DatumTask(job_id, d.id, d.inputs, plan.base) for d in todo]
     buffer: list[DatumResult] = []
     done = len(recovered)
     flushed = time.monotonic()

@@ -16,6 +16,7 @@ read (cost: the failed datums, not the history).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import time
@@ -26,10 +27,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from vigil.pipeline import state as t
-from vigil.pipeline.datums import Datum, DatumInput, Unit, build_datums, make_datums, pfs_units
+from vigil.pipeline.datums import Datum, DatumInput, FileRef, Unit, build_datums, make_datums, pfs_units
 from vigil.pipeline.glob import compile_glob
 from vigil.pipeline.spec import InputSpec, PfsInput, PipelineSpec
+from vigil.pipeline.transform import IncrementalBase
+from vigil.store import history
 from vigil.store import schema as s
+from vigil.store.models import Change
 from vigil.store.store import Store, chunks
 
 
@@ -49,6 +53,7 @@ class Plan:
     n_total: int = 0
     incremental: bool = False
     empty_reason: str | None = None
+    base: IncrementalBase | None = None  # incremental pipelines: what their one datum starts from
     retries: list[str] = field(default_factory=list)  # failed datums retried by this job
     obsolete: list[str] = field(default_factory=list)  # failed datums whose inputs changed or went: forget them
     waiting: int = 0  # failed datums still backing off
@@ -76,6 +81,8 @@ def plan_job(store: Store, conn: Connection, spec: PipelineSpec, salt: str, head
     ``last_total`` its datum count (saves counting the committed datums, which grows with history). Failed
     datums whose back-off has not passed at ``now`` are left out; due ones are retried."""
     now = time.time() if now is None else now
+    if spec.incremental:
+        return _plan_incremental_pipeline(store, conn, spec, salt, heads, None if every_job else last_inputs)
     plan = None
     if last_inputs is not None and not every_job and _incremental_shape(spec.input):
         plan = _plan_incremental(store, conn, spec, salt, heads, last_inputs, last_total)
@@ -83,6 +90,38 @@ def plan_job(store: Store, conn: Connection, spec: PipelineSpec, salt: str, head
         plan = _plan_full(store, conn, spec, salt, heads, every_job)
     _failed_datums(store, conn, spec, salt, plan, now)
     return plan
+
+
+def _plan_incremental_pipeline(store: Store, conn: Connection, spec: PipelineSpec, salt: str,
+                               heads: dict[str, InputHead], last_inputs: dict[str, list[str]] | None) -> Plan:
+    """One datum per input commit, with no file list: it gets the previous output and the input's net changes
+    since the last published job (or, fresh, every file as added). Cost: the changes, not the repo."""
+    pfs = spec.input.pfs
+    assert pfs is not None  # checked by the spec
+    head = heads[pfs.name]
+    key = json.dumps([salt, pfs.name, pfs.glob, head.commit], separators=(",", ":"))
+    datum = Datum(hashlib.sha256(key.encode()).hexdigest(), (DatumInput(pfs.name, pfs.repo, head.commit, "/", ()),))
+    committed = set(conn.execute(select(t.datums.c.datum_id).where(
+        t.datums.c.pipeline == spec.name, t.datums.c.committed.is_(True))).scalars())
+    plan = Plan(heads, n_total=1, incremental=True)
+    plan.todo = [] if datum.id in committed else [datum]
+    plan.removed = sorted(committed - {datum.id})
+    plan.base = _incremental_base(store, conn, spec, head, last_inputs)
+    return plan
+
+
+def _incremental_base(store: Store, conn: Connection, spec: PipelineSpec, head: InputHead,
+                      last_inputs: dict[str, list[str]] | None) -> IncrementalBase:
+    out_seq = store.branch_head_seq(conn, spec.name, spec.output_branch)
+    last = (last_inputs or {}).get(head.name)
+    if last is not None and last[0] == head.repo and out_seq is not None:
+        old_seq = conn.execute(select(s.commits.c.seq).where(s.commits.c.id == last[1])).scalar()
+        changes = history.changes_between(store, conn, old_seq, head.seq) if old_seq is not None else None
+        if changes is not None:
+            previous = tuple(FileRef(f.path, f.oid, f.size) for f in store.files_at(conn, out_seq))
+            return IncrementalBase(previous, tuple(changes))
+    files = store.files_at(conn, head.seq)
+    return IncrementalBase((), tuple(Change("added", f.path, f.oid, None, f.size) for f in files))
 
 
 def _failed_datums(store: Store, conn: Connection, spec: PipelineSpec, salt: str, plan: Plan, now: float) -> None:

@@ -243,12 +243,21 @@ class PipelineSpec(_Strict):
     reprocess_spec: Literal["until_success", "every_job"] = "until_success"
     output_branch: str = "master"
     salt: str | None = None
+    # Pachyderm 1.x's incremental mode: the one datum (a single pfs input, glob "/") sees its previous output and
+    # only the input's changes since the last job, so a summary over a growing repo costs O(changes) per commit.
+    incremental: bool = False
 
     _duration = field_validator("datum_timeout", mode="before")(parse_duration)
 
     @model_validator(mode="after")
     def _valid_tree(self) -> PipelineSpec:
         _check_tree(self.input, ("input",), None, {}, self.pipeline.name)
+        if self.incremental:
+            if self.input.pfs is None or self.input.pfs.glob != "/":
+                raise TreeError(("incremental",), "incremental pipelines read one pfs input with glob '/' (one "
+                                "datum over the whole repo, which then sees only what changed)")
+            if self.transform.kind == "cmd":
+                raise TreeError(("incremental",), "incremental is for stage and python transforms, not cmd")
         return self
 
     @property

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from vigil.pipeline.datums import DatumInput, FileRef
-from vigil.store.models import FileInfo
+from vigil.store.models import Change, FileInfo
 from vigil.store.objects import ObjectStore
 
 
@@ -34,12 +34,23 @@ Outputs = dict[str, Output]
 
 
 @dataclass(frozen=True, slots=True)
+class IncrementalBase:
+    """What the datum of an incremental pipeline starts from: the pipeline's previous output files and the net
+    changes of its input since the job that made them. A fresh start has no previous files and every input file
+    as ``added``."""
+
+    previous: tuple[FileRef, ...]
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DatumTask:
     """One datum to process in one job (everything a remote worker needs, all plain values)."""
 
     job_id: str
     datum_id: str
     inputs: tuple[DatumInput, ...]
+    base: IncrementalBase | None = None
 
 
 Lister = Callable[[str, str, str, str], list[FileInfo]]
@@ -76,8 +87,26 @@ class DatumContext:
         return [f for part in self.input(name) for f in part.files]
 
     def read(self, file: FileRef | FileInfo) -> bytes:
-        with self.objects.open(file.oid) as fh:
+        return self.read_blob(file.oid)
+
+    def read_blob(self, oid: str) -> bytes:
+        """The bytes of a blob by id (e.g. the old version of a changed file)."""
+        with self.objects.open(oid) as fh:
             return fh.read()
+
+    @property
+    def incremental(self) -> IncrementalBase:
+        """The base of an incremental pipeline's datum (``incremental: true`` in its spec)."""
+        if self.task.base is None:
+            raise RuntimeError("this datum is not incremental: set `incremental: true` in the pipeline spec")
+        return self.task.base
+
+    def previous_output(self, path: str) -> bytes | None:
+        """A file of the pipeline's previous output (incremental pipelines), or None if it had none."""
+        for f in self.incremental.previous:
+            if f.path == path:
+                return self.read(f)
+        return None
 
     def neighbours(self, name: str, lo: str, hi: str) -> list[FileInfo]:
         """Files of input ``name``'s commit with ``lo <= path < hi`` (e.g. a camera's recent frames), read at

@@ -17,7 +17,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,10 +33,12 @@ from PIL import Image
 
 from vigil.errors import SpecError
 from vigil.pipeline.transform import DatumContext, Outputs
+from vigil.stages.tally import Tally, positive
+from vigil.store.models import Change
 
 log = logging.getLogger(__name__)
 
-REPORT_FORMAT = 1
+REPORT_FORMAT = 2  # 2: frames_per_device, so that counts can be updated incrementally
 DPI = 100
 CHART_HEIGHT = 6.0  # inches
 PAD = 6  # pixels between the outermost texts and the figure's edges
@@ -65,6 +66,7 @@ class ReportData:
     per_day_device: Mapping[tuple[str, str], int] = field(default_factory=dict)
     per_day_device_class: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     skipped_files: tuple[str, ...] = ()
+    frames_per_device: Mapping[str, int] = field(default_factory=dict)
 
     def per_day_class(self) -> dict[tuple[str, str], int]:
         """(day, class) -> count, summed over devices, ordered by day then class."""
@@ -87,6 +89,7 @@ class ReportData:
             "frames": {"evaluated": self.frames, "with_events": self.frames_with_events},
             "per_device": dict(self.per_device), "per_rule": dict(self.per_rule),
             "per_severity": dict(self.per_severity), "days": days, "skipped_files": list(self.skipped_files),
+            "frames_per_device": dict(self.frames_per_device),
         }
 
 
@@ -122,10 +125,6 @@ def load_frame(data: bytes, source: str) -> Mapping[str, Any]:
     return check_frame(json.loads(data.decode("utf-8")), source)
 
 
-def _sorted(counts: Counter[Any]) -> dict[Any, int]:
-    return dict(sorted(counts.items()))
-
-
 def summarise(frames: Iterable[Mapping[str, Any]], timezone: str = "UTC",
               skipped_files: Sequence[str] = ()) -> ReportData:
     """Count the events of ``frames`` (threat frame records) by device, day x device x class, rule, severity.
@@ -134,29 +133,18 @@ def summarise(frames: Iterable[Mapping[str, Any]], timezone: str = "UTC",
     values of its objects. ``skipped_files`` is carried into the report (sorted). The result does not depend on
     the order of ``frames``. Raises ``ValueError`` for an unknown timezone or a frame :func:`check_frame` rejects.
     """
-    tz = zone(timezone)
-    n_frames = with_events = 0
-    device: Counter[str] = Counter()
-    rule: Counter[str] = Counter()
-    severity: Counter[str] = Counter()
-    day_device: Counter[tuple[str, str]] = Counter()
-    day_device_class: Counter[tuple[str, str, str]] = Counter()
+    tally = Tally(timezone, zone(timezone))
     for i, frame in enumerate(frames):
-        check_frame(frame, f"frame {i}")
-        n_frames += 1
-        # the camera (tenant-device) when the threat stage gives it: devices of two tenants stay apart
-        name, events = frame.get("camera") or frame["device"], frame["events"]
-        device[name] += len(events)
-        with_events += bool(events)
-        day = datetime.fromtimestamp(frame["ts"], UTC).astimezone(tz).date().isoformat()
-        for event in events:
-            rule[str(event.get("rule_id", "unknown"))] += 1
-            severity[str(event.get("severity", "unknown"))] += 1
-            day_device[day, name] += 1
-            for label in sorted({str(o.get("label", "unknown")) for o in event.get("objects") or ()}):
-                day_device_class[day, name, label] += 1
-    return ReportData(timezone, n_frames, with_events, sum(device.values()), _sorted(device), _sorted(rule),
-                      _sorted(severity), _sorted(day_device), _sorted(day_device_class), tuple(sorted(skipped_files)))
+        tally.add(check_frame(frame, f"frame {i}"))
+    tally.skipped = set(skipped_files)
+    return report_data(tally)
+
+
+def report_data(t: Tally) -> ReportData:
+    """The report of a tally (only counts above zero; cameras with at least one frame)."""
+    return ReportData(t.timezone, t.frames, t.with_events, sum(t.per_device().values()), t.per_device(),
+                      positive(t.rule), positive(t.severity), positive(t.day_device), positive(t.day_device_class),
+                      tuple(sorted(t.skipped)), positive(t.frames_per_device))
 
 
 def chart_width(n_bars: int) -> float:
@@ -384,7 +372,50 @@ class ReportStage:
         pass
 
     def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
-        return [dict(render(self.summarise(d))) for d in datums]
+        return [dict(render(self.update(d) if d.task.base is not None else self.summarise(d))) for d in datums]
+
+    def update(self, ctx: DatumContext) -> ReportData:
+        """Incremental (``incremental: true``): the previous report's counts, minus the changed or deleted threat
+        files' old versions, plus their new ones. Equal to :meth:`summarise` over the whole repo."""
+        tally = self._previous(ctx)
+        if tally is None:  # no usable previous report: count every file of the input (once)
+            tally = Tally(self.timezone, zone(self.timezone))
+            files = ctx.neighbours(self.input, "/", "0")  # the whole commit, as a range read
+            changes = [Change("added", f.path, f.oid, None, f.size) for f in files]
+        else:
+            changes = list(ctx.incremental.changes)
+        for change in changes:
+            if not change.path.endswith(".json"):
+                continue
+            if change.old_oid is not None:
+                self._count(tally, ctx, change.path, change.old_oid, -1)
+            if change.oid is not None:
+                self._count(tally, ctx, change.path, change.oid, 1)
+        return report_data(tally)
+
+    def _previous(self, ctx: DatumContext) -> Tally | None:
+        base = ctx.incremental
+        if not base.previous:
+            return Tally(self.timezone, zone(self.timezone))  # a fresh start: the changes are every file
+        raw = ctx.previous_output("/daily_report.json")
+        try:
+            doc = json.loads(raw) if raw else None
+            if doc and doc.get("format") == REPORT_FORMAT and doc.get("timezone") == self.timezone:
+                return Tally.load(doc, zone(self.timezone))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("report: previous report unusable (%s); counting every threat file", exc)
+        return None
+
+    def _count(self, tally: Tally, ctx: DatumContext, path: str, oid: str, sign: int) -> None:
+        if sign < 0 and path in tally.skipped:
+            tally.skipped.discard(path)
+            return
+        try:
+            tally.add(load_frame(ctx.read_blob(oid), path), sign)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            if sign > 0:
+                log.warning("report: skipping %s: %s", path, exc)
+                tally.skipped.add(path)
 
     def summarise(self, ctx: DatumContext) -> ReportData:
         """Read and count one datum's threat files (see the class docstring for what is skipped)."""

@@ -16,10 +16,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vigil.errors import ConflictError
+from vigil.store import history
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import Change, CommitInfo
@@ -60,41 +61,12 @@ def read(store: Store, consumer: str, repo: str, branch: str = DEFAULT_BRANCH) -
         head = store.commit_info_at(conn, head_seq)
         changes = None
         if since is not None:
-            changes = _changes_between(store, conn, since, head_seq)
+            changes = history.changes_between(store, conn, since, head_seq)
         if changes is None:
             files = store.files_at(conn, head_seq)
             return FeedBatch(consumer, repo, branch, since, head,
                              [Change("added", f.path, f.oid, None, f.size) for f in files], True)
         return FeedBatch(consumer, repo, branch, since, head, changes, False)
-
-
-def _changes_between(store: Store, conn: Connection, old_seq: int, new_seq: int) -> list[Change] | None:
-    """Net changes from commit ``old_seq`` to ``new_seq`` of one chain; None when they are not on one chain."""
-    old, new = store.position(conn, old_seq), store.position(conn, new_seq)
-    if old.chain_id != new.chain_id or old_seq > new_seq:
-        return None
-    e = s.entries.c
-    rows = conn.execute(select(e.path, e.oid, e.size, e.from_seq, e.to_seq).where(
-        e.chain_id == new.chain_id, or_(and_(e.from_seq > old_seq, e.from_seq <= new_seq),
-                                        and_(e.to_seq > old_seq, e.to_seq <= new_seq)))).all()
-    before: dict[str, tuple[str, int]] = {}  # live at old_seq
-    after: dict[str, tuple[str, int]] = {}  # live at new_seq
-    for path, oid, size, frm, to in rows:
-        if frm <= old_seq and (to is None or to > old_seq):
-            before[path] = (oid, size)
-        if frm <= new_seq and (to is None or to > new_seq):
-            after[path] = (oid, size)
-    out: list[Change] = []
-    for path in sorted(before.keys() | after.keys()):
-        a, b = before.get(path), after.get(path)
-        if a and b:
-            if a[0] != b[0]:
-                out.append(Change("modified", path, b[0], a[0], b[1]))
-        elif b:
-            out.append(Change("added", path, b[0], None, b[1]))
-        elif a:
-            out.append(Change("deleted", path, None, a[0], a[1]))
-    return out
 
 
 def advance(conn: Connection, batch: FeedBatch) -> None:

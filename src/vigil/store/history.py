@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from vigil.errors import NotFoundError
 from vigil.store import schema as s
@@ -63,6 +63,36 @@ def commit_changes(store: Store, conn: Connection, seq: int) -> list[Change]:
             out.append(Change("added", path, n[0], None, n[1]))
         elif o:
             out.append(Change("deleted", path, None, o[0], o[1]))
+    return out
+
+
+def changes_between(store: Store, conn: Connection, old_seq: int, new_seq: int) -> list[Change] | None:
+    """Net changes from commit ``old_seq`` to ``new_seq`` of one chain (sorted by path), read through the
+    entries' validity intervals: O(changes), whatever the history. None when they are not on one chain."""
+    old, new = store.position(conn, old_seq), store.position(conn, new_seq)
+    if old.chain_id != new.chain_id or old_seq > new_seq:
+        return None
+    e = s.entries.c
+    rows = conn.execute(select(e.path, e.oid, e.size, e.from_seq, e.to_seq).where(
+        e.chain_id == new.chain_id, or_(and_(e.from_seq > old_seq, e.from_seq <= new_seq),
+                                        and_(e.to_seq > old_seq, e.to_seq <= new_seq)))).all()
+    before: dict[str, tuple[str, int]] = {}  # live at old_seq
+    after: dict[str, tuple[str, int]] = {}  # live at new_seq
+    for path, oid, size, frm, to in rows:
+        if frm <= old_seq and (to is None or to > old_seq):
+            before[path] = (oid, size)
+        if frm <= new_seq and (to is None or to > new_seq):
+            after[path] = (oid, size)
+    out: list[Change] = []
+    for path in sorted(before.keys() | after.keys()):
+        a, b = before.get(path), after.get(path)
+        if a and b:
+            if a[0] != b[0]:
+                out.append(Change("modified", path, b[0], a[0], b[1]))
+        elif b:
+            out.append(Change("added", path, b[0], None, b[1]))
+        elif a:
+            out.append(Change("deleted", path, None, a[0], a[1]))
     return out
 
 
