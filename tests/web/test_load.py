@@ -26,15 +26,19 @@ SECONDS = 30.0
 KILL_AT = 12.0
 
 
-def start_server(workspace: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(workspace: Path, log: Path, *, runner: bool = False, extra: list[str] | None = None
+                 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`vigil serve` on a free port of 127.0.0.1, once it answers /healthz; (process, base URL)."""
     if MISSING:
         unavailable("the `vigil` console script is not installed")
+    args = [str(VIGIL), "-w", str(workspace), "serve", "--port", "0", *([] if runner else ["--no-runner"]),
+            *(extra or [])]
+    offset = len(log.read_text()) if log.exists() else 0  # a restart appends to the same log
     with open(log, "ab") as fh:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([str(VIGIL), "-w", str(workspace), "serve", "--no-runner", "--port", "0"],
-                                stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        ports = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text())
+        ports = re.findall(r"listening on http://127\.0\.0\.1:(\d+)", log.read_text()[offset:])
         if ports and proc.poll() is None:
             base = f"http://127.0.0.1:{ports[-1]}"
             try:

@@ -8,11 +8,11 @@ a background thread for the app's lifetime (``vigil serve``); ``--no-runner`` re
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vigil import __version__
 from vigil.app import App
@@ -69,17 +69,35 @@ def create_app(app: App, *, runner: bool = False, interval: float = 0.5, max_bod
     for router in (*ROUTERS, *extra_routers):
         web.include_router(router)
 
-    @web.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
-        log.debug("%s %s %d %.1f ms", request.method, path, response.status_code, (time.perf_counter() - start) * 1e3)
-        return response
-
+    web.add_middleware(RequestMetrics, metrics=metrics)
     return web
+
+
+class RequestMetrics:
+    """Counts requests by route template, method and status (a plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
 
 
 def _observe(app: App, metrics: Metrics) -> Callable[[RunReport], None]:

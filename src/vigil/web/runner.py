@@ -46,7 +46,7 @@ class BackgroundRunner:
         try:
             self.app.watch(interval=self.interval, should_stop=self._should_stop, on_report=self.on_report)
         except KeyboardInterrupt:
-            log.warning("runner interrupted: the running job was marked KILLED and its lease handed back")
+            log.warning("runner interrupted: its job was marked KILLED and its lease handed back")
         except Exception:
             log.exception("the runner stopped on an unexpected error")
 
@@ -60,7 +60,10 @@ class BackgroundRunner:
             log.warning("runner still busy after %.0f s: interrupting its job", grace)
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
                                                        ctypes.py_object(KeyboardInterrupt))
-            self._thread.join(10.0)
+            self._thread.join(5.0)
+        if self._thread.is_alive():  # blocked in a wait the interrupt cannot reach: hand the work back ourselves
+            for pipeline in self.app.runner.hand_back():
+                log.warning("job of %s marked KILLED and its lease handed back", pipeline)
 
 
 __all__ = ["BackgroundRunner"]
