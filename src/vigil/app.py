@@ -267,6 +267,8 @@ class App:
                 done += duty.run_once()
             except VigilError as exc:
                 log.error("%s failed: %s", duty.name, exc)
+            except Exception:  # a bug in one duty must not stop the runner or the other duties
+                log.exception("%s failed", duty.name)
         return done
 
     def run_pipelines(self, pipeline: str | None = None, *, force: bool = False,

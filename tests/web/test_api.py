@@ -152,3 +152,11 @@ def test_operations_endpoints(site: Site, base: str) -> None:
     schema = httpx.get(f"{base}/openapi.json").json()
     assert "/api/v1/cameras/{camera}/frames" in schema["paths"]
     assert json.dumps(schema).count("ErrorBody") > 10
+
+
+def test_a_malformed_threat_record_is_skipped_not_fatal(site: Site) -> None:
+    with site.app.store.begin_commit("threat") as c:
+        c.put_bytes("/acme-gate/1800000000.json", b'{"camera": "acme-gate", "events": [{"rule_id": "x"}]}')
+        c.put_bytes("/acme-gate/1800000001.json", b"not json")
+    assert site.app.run_duties() > 0  # the index moved on past them
+    assert site.app.rebuild_indexes()["events-index"] == 12

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from vigil.index.schema import event_labels, events, feedback
 from vigil.store.database import transaction
 from vigil.store.feeds import FeedBatch
 from vigil.store.store import Store, chunks
+
+log = logging.getLogger(__name__)
 
 NAME = "events-index"
 REPO = "threat"
@@ -50,7 +53,12 @@ def _prepare(store: Store, batch: FeedBatch) -> list[dict[str, Any]]:
     for change in batch.changes:
         if change.oid is not None and change.path.endswith(".json"):
             with store.objects.open(change.oid) as fh:
-                rows.extend(_event_rows(change.path, json.loads(fh.read())))
+                data = fh.read()
+            try:
+                rows.extend(_event_rows(change.path, json.loads(data)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # one bad record never stops the index
+                log.warning("events index: %s@%s:%s is not a threat record (%s: %s); skipped", REPO,
+                            batch.head.id[:12], change.path, exc.__class__.__name__, exc)
     return rows
 
 

@@ -11,6 +11,7 @@ Precision over a time range = true positives / (true + false positives) among th
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Literal
 
@@ -24,6 +25,8 @@ from vigil.index.schema import event_labels, events, feedback
 from vigil.store.database import transaction
 from vigil.store.feeds import FeedBatch
 from vigil.store.store import Store, chunks
+
+log = logging.getLogger(__name__)
 
 NAME = "feedback-index"
 REPO = "feedback"
@@ -69,7 +72,11 @@ def _prepare(store: Store, batch: FeedBatch) -> list[dict[str, Any]]:
     for change in batch.changes:
         if change.oid is not None and change.path.endswith(".json"):
             with store.objects.open(change.oid) as fh:
-                rows.append(_row(json.loads(fh.read())))
+                data = fh.read()
+            try:
+                rows.append(_row(json.loads(data)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("feedback index: %s:%s is not a feedback record (%s); skipped", REPO, change.path, exc)
     return rows
 
 
