@@ -6,18 +6,27 @@ SHARED ?= $(abspath ../shared)
 # Model weights and sample images come from the local mirror (air-gapped: no downloads needed).
 export VIGIL_MIRROR ?= $(SHARED)/models:$(SHARED)/data/seed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup runtime demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# The runtime only (what `pip install .` gives a user): enough for `make demo`.
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The dev tools on top (pytest, mypy, moto, psycopg...): for `make test`, `make lint`, `make bench`.
+$(VENV)/.installed: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+runtime: $(VENV)/.runtime
 setup: $(VENV)/.installed
 
-demo: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/vigil demo
+# Not activated afterwards: the demo prints its closing commands with the full path of this venv's `vigil`.
+demo: runtime
+	$(BIN)/vigil demo
+	@echo "To use vigil from this shell: source $(VENV)/bin/activate"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

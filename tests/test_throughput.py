@@ -38,6 +38,9 @@ def test_bench_report_is_well_formed(tmp_path: Path) -> None:
     assert d["framework_images_per_s"] > 0
     assert d["framework_ratio"] == pytest.approx(d["framework_images_per_s"] / d["bare_images_per_s"], rel=0.01)
     assert all(w["framework_ratio"] > 0 for w in d["workers"])
+    # one round: the report says it is noise-prone, and the spread is that one round's ratio
+    assert any("only 1 round(s)" in note for note in d["notes"])
+    assert d["ratio_spread"] == [d["ratio"], d["ratio"]] or d["ratio_spread"][0] == pytest.approx(d["ratio"], rel=0.01)
     assert d["latency_ms"]["n"] == 3
     assert 0 < d["latency_ms"]["p50"] <= d["latency_ms"]["p95"]
     assert {"validate", "detect", "threat"} <= set(d["stage_ms_per_image"])
@@ -49,7 +52,7 @@ def test_bench_report_is_well_formed(tmp_path: Path) -> None:
 def test_specs_carry_bench_settings(tmp_path: Path) -> None:
     names = write_specs(tmp_path / "s.yaml", workers=3, threads=1, annotate=False, batch_size=4)
     docs = list(yaml.safe_load_all((tmp_path / "s.yaml").read_text()))
-    assert names[:3] == ["validate", "detect", "threat"]
+    assert names[:4] == ["validate", "motion", "detect", "threat"]
     detect = next(d for d in docs if d["pipeline"]["name"] == "detect")
     assert detect["transform"]["params"]["annotate"] is False
     assert detect["transform"]["params"]["threads"] == 1
@@ -66,7 +69,8 @@ def test_framework_spec_is_the_bundled_detect_reading_the_images(tmp_path: Path)
     detect = docs[0]
     assert detect["input"]["cross"][0]["pfs"] == {"repo": "images", "glob": "/*/*"}
     assert detect["input"]["cross"][1] == camera["input"]["cross"][1]  # the model input, unchanged
-    assert detect["transform"]["params"] == {**camera["transform"]["params"], "images": "images"}
+    bundled = {k: v for k, v in camera["transform"]["params"].items() if k != "motion"}  # no gating: every frame
+    assert detect["transform"]["params"] == {**bundled, "images": "images"}
     assert detect["parallelism_spec"] == camera["parallelism_spec"]
 
 
@@ -98,3 +102,11 @@ def test_bare_loop_gives_every_frame_to_exactly_one_detector(tmp_path: Path, n_d
     detectors = [_Recorder() for _ in range(n_detectors)]
     assert bare_loop(detectors, files, batch_size=3) > 0
     assert sorted(v for d in detectors for v in d.seen) == [i * 20 for i in range(11)]
+
+
+def test_ratio_spread_and_rounds_note() -> None:
+    from vigil.throughput import ratio_spread, rounds_note
+
+    assert ratio_spread([10.0, 12.0, 9.0], [10.0, 10.0, 10.0]) == (0.9, 1.2)
+    assert rounds_note(1) and "--rounds 3" in (rounds_note(2) or "")
+    assert rounds_note(3) is None

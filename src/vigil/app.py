@@ -9,42 +9,39 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from vigil.domain.access import Action, Principal
 from vigil.errors import ForbiddenError, NotFoundError, UsageError, VigilError
-from vigil.executors.local import LocalExecutor
-from vigil.index import evidence as event_evidence
-from vigil.index import monitoring
-from vigil.index.cameras import cameras_index, get_camera, list_cameras
-from vigil.index.events import EventPage, EventQuery, count_by, daily, events_index, get_event, list_events
-from vigil.index.feed import FeedIndex
-from vigil.index.feedback import feedback_index, precision
-from vigil.index.feedback import record as record_feedback
-from vigil.ingest.committer import Ack
-from vigil.ingest.push import FramePush, GivenTime
-from vigil.ingest.push import Upload as PushUpload
-from vigil.pipeline import datum_records, registry
-from vigil.pipeline.command import CommandTransform
-from vigil.pipeline.jobs import JobInfo, ProgressFn, get_job, list_jobs
-from vigil.pipeline.pyfunc import PythonTransform
-from vigil.pipeline.registry import Pipeline
-from vigil.pipeline.runner import Runner, RunReport
-from vigil.pipeline.spec import PipelineSpec, load_specs
-from vigil.pipeline.transform import TransformFactory
-from vigil.stages.registry import STAGES, stage_factory
-from vigil.store import history, integrity, tokens
+from vigil.settings import STDIN_MAX_MB, stdin_max_bytes
+from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo, RepoInfo
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
 from vigil.store.workspace import Workspace
-from vigil.vision import catalog
+
+# Pipelines, stages, executors and models are imported where used: `vigil put` and the other data commands
+# need only the store, and each command pays only for what it uses (issue 18: start-up).
+if TYPE_CHECKING:
+    from vigil.executors.local import LocalExecutor
+    from vigil.index import evidence as event_evidence
+    from vigil.index.events import EventPage, EventQuery
+    from vigil.ingest.committer import Ack
+    from vigil.ingest.push import FramePush, GivenTime
+    from vigil.ingest.push import Upload as PushUpload
+    from vigil.pipeline.jobs import JobInfo, ProgressFn
+    from vigil.pipeline.registry import Pipeline
+    from vigil.pipeline.runner import Runner, RunReport
+    from vigil.pipeline.spec import PipelineSpec
+    from vigil.pipeline.transform import TransformFactory
+    from vigil.store.tokens import TokenInfo
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +56,8 @@ def cache_dir() -> Path:
 
 def resolve_model(model: str | Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """An ``.onnx`` file as given, or a catalogue name pulled into the cache (``VIGIL_MIRROR`` first)."""
+    from vigil.vision import catalog
+
     path = Path(model)
     if path.is_file():
         return path
@@ -72,55 +71,137 @@ class Upload:
     """One file to upload: its repo path and where its bytes come from (a file, or stdin when None)."""
 
     path: str
-    source: Path | None
+    source: str | None
 
 
-def plan_uploads(dest: str | None, sources: list[str]) -> list[Upload]:
-    """Map CLI sources onto repo paths: a file lands at DEST/<basename>, a folder keeps its layout below
-    DEST/<folder name>, ``-`` (stdin) lands at DEST itself. Every path is validated before anything is written.
+@dataclass(frozen=True)
+class Skipped:
+    """A local entry `put` did not upload, and why (a dangling link, a FIFO, a link to a folder...)."""
+
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+
+@dataclass
+class UploadPlan:
+    """Every file one `put` uploads, in order, and the local entries it skips (with reasons)."""
+
+    uploads: list[Upload]
+    skipped: list[Skipped]
+
+    def __len__(self) -> int:
+        return len(self.uploads)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """What `put` did: the commit (the unchanged head when every file was already there, byte for byte),
+    whether it changed anything, and the local entries it skipped."""
+
+    commit: CommitInfo
+    changed: bool
+    skipped: list[Skipped]
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.commit.to_dict(), "changed": self.changed, "skipped": [s.to_dict() for s in self.skipped]}
+
+
+def plan_uploads(dest: str | None, sources: list[str], *, dest_is_folder: bool = False) -> UploadPlan:
+    """Map CLI sources onto repo paths: a file lands at DEST/<name>, a folder keeps its layout below
+    DEST/<folder name>, ``-`` (stdin) lands at DEST itself (which must then name a file: no trailing slash,
+    ``dest_is_folder`` False). Symlinks are handled alike at the top level and inside folders: a link to a
+    regular file is uploaded under the link's own name with the target's bytes, provided the target lies in
+    the folder holding the link (the folder given, for links inside it); dangling links, links to folders,
+    FIFOs, sockets and devices are skipped and reported. Every path is validated before anything is written.
     """
-    uploads: list[Upload] = []
+    plan = UploadPlan([], [])
     base = dest or "/"
     for src in sources:
         if src == STDIN:
-            if not dest or dest.endswith("/"):
-                raise UsageError("reading stdin needs a file path", "write e.g. `vigil put images:/cam1/1.jpg -`")
-            uploads.append(Upload(normalize_path(dest), None))
+            if not dest or dest_is_folder:
+                raise UsageError("reading stdin needs a file path (not a folder)",
+                                 "write e.g. `vigil put images:/cam1/1.jpg -`")
+            plan.uploads.append(Upload(normalize_path(dest), None))
             continue
-        path = Path(src)
-        if path.is_dir():
-            root = path.resolve()
-            uploads.extend(Upload(join(base, path.resolve().name, rel), file) for rel, file in _walk(root))
-        elif path.is_file():
-            uploads.append(Upload(join(base, _checked_name(path.name)), path))
-        elif path.exists():
-            raise UsageError(f"{src} is not a regular file or folder", "give files or folders")
+        top = os.path.abspath(src)
+        try:
+            st = os.lstat(top)
+        except FileNotFoundError:
+            raise NotFoundError(f"no such file or folder: {src}", "check the path") from None
+        name = _checked_name(os.path.basename(top))
+        if stat.S_ISDIR(st.st_mode):
+            prefix = join(base, name)
+            _walk(top, os.path.realpath(top), prefix, plan)
         else:
-            raise NotFoundError(f"no such file or folder: {src}", "check the path")
-    seen: dict[str, Path | None] = {}
-    for up in uploads:
+            _add_entry(top, st, os.path.realpath(os.path.dirname(top)), join(base, name), plan)
+    seen: dict[str, str | None] = {}
+    for up in plan.uploads:
         if up.path in seen:
             raise UsageError(f"two sources map to {up.path}: {seen[up.path]} and {up.source}",
                              "upload them under different paths")
         seen[up.path] = up.source
-    return uploads
+    return plan
 
 
 def _checked_name(name: str) -> str:
+    """A local file name as one repo path segment (UTF-8, no control characters, no backslash)."""
     return normalize_path(name).lstrip("/")
 
 
-def _walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """Regular files below ``root`` as (relative path, file), sorted; symlinks leading outside are refused."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            file = Path(folder) / name
-            real = file.resolve()
-            if not real.is_relative_to(root):
-                raise UsageError(f"{file} links outside {root}", "copy the target in, or remove the link")
-            if real.is_file():
-                yield _checked_name(str(file.relative_to(root))), file
+def _add_entry(path: str, st: os.stat_result, root: str, repo_path: str, plan: UploadPlan) -> None:
+    """Plan one non-folder entry (``st`` from lstat): a regular file, a symlink to one inside ``root``, or a
+    skipped entry with its reason."""
+    if stat.S_ISREG(st.st_mode):
+        plan.uploads.append(Upload(repo_path, path))
+        return
+    if not stat.S_ISLNK(st.st_mode):
+        kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "device file"
+        plan.skipped.append(Skipped(path, f"a {kind}, not a regular file"))
+        return
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        plan.skipped.append(Skipped(path, "a dangling symlink"))
+    elif os.path.commonpath([real, root]) != root:
+        raise UsageError(f"{path} links outside {root}", "copy the target in, or remove the link")
+    elif os.path.isdir(real):
+        plan.skipped.append(Skipped(path, "a symlink to a folder (not followed)"))
+    elif os.path.isfile(real):
+        plan.uploads.append(Upload(repo_path, path))
+    else:
+        plan.skipped.append(Skipped(path, "a symlink to something that is not a regular file"))
+
+
+def _walk(folder: str, root: str, prefix: str, plan: UploadPlan) -> None:
+    """Plan every entry below ``folder`` (depth first, sorted by name) under repo folder ``prefix``. One
+    ``scandir`` per folder and plain string paths: planning 10,000 files costs milliseconds, not seconds."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        repo_path = f"{prefix}/{_checked_name(entry.name)}"
+        if entry.is_dir(follow_symlinks=False):
+            _walk(entry.path, root, repo_path, plan)
+        elif entry.is_file(follow_symlinks=False):
+            plan.uploads.append(Upload(repo_path, entry.path))
+        else:
+            _add_entry(entry.path, entry.stat(follow_symlinks=False), root, repo_path, plan)
+
+
+class _Limited:
+    """A binary stream that refuses to yield more than ``limit`` bytes (stdin uploads)."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
+        self.stream, self.limit, self.name, self.read_bytes = stream, limit, name, 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        self.read_bytes += len(chunk)
+        if self.read_bytes > self.limit:
+            raise UsageError(f"stdin for {self.name} is larger than {self.limit >> 20} MiB ({STDIN_MAX_MB})",
+                             f"upload a file instead, or raise {STDIN_MAX_MB}")
+        return chunk
 
 
 def match_glob(pattern: str, path: str) -> bool:
@@ -152,6 +233,25 @@ class App:
     def open(cls, workspace: Path | None = None) -> App:
         return cls(Workspace.find(workspace))
 
+    @staticmethod
+    def migrate(workspace: Path | None = None, *, check: bool = False) -> tuple[str | None, str]:
+        """Bring the workspace's metadata schema to this Vigil's revision (or, with ``check``, only say where it
+        is): (revision before, revision after). ``WorkspaceError`` if the schema is newer than this Vigil."""
+        from vigil.store import migrations
+        from vigil.store.database import make_engine
+
+        ws = Workspace.find(workspace)
+        engine = make_engine(ws.metadata_url(), migrate=None)
+        try:
+            with engine.connect() as conn:
+                before = migrations.current_revision(conn)
+            if check or before == migrations.HEAD:
+                return before, before or "none"
+            migrations.ensure_current(engine)  # refuses a newer schema
+            return before, migrations.HEAD
+        finally:
+            engine.dispose()
+
     @classmethod
     def init(cls, folder: Path) -> App:
         return cls(Workspace.init(folder))
@@ -161,23 +261,32 @@ class App:
         return self.workspace.store
 
     def put(self, target: str, sources: list[str], message: str = "",
-            progress: Callable[[int], None] | None = None) -> CommitInfo:
-        """Upload files, folders or stdin into ``REPO[@BRANCH][:PATH]`` as one commit."""
+            progress: Callable[[int, int], None] | None = None) -> PutResult:
+        """Upload files, folders or stdin into ``REPO[@BRANCH][:PATH]`` as one commit (planned once). A trailing
+        slash on PATH names a folder. ``progress(done, total)`` is called once planned (done 0) and after each
+        file. When every file is already there byte for byte no commit is made (``changed`` False)."""
         ref = RepoRef.parse(target)
-        uploads = plan_uploads(ref.path, sources)
-        if not uploads:
-            raise UsageError("nothing to upload: the folders given are empty", "give files or non-empty folders")
-        self.store.head(ref.repo, ref.ref or DEFAULT_BRANCH)  # fail fast on a missing repo/branch
-        with self.store.begin_commit(ref.repo, ref.ref or DEFAULT_BRANCH, description=message) as commit:
-            for up in uploads:
+        plan = plan_uploads(ref.path, sources, dest_is_folder=target.endswith("/"))
+        if not plan.uploads:
+            what = "; ".join(f"{s.source}: {s.reason}" for s in plan.skipped[:3])
+            raise UsageError("nothing to upload: " + (f"every entry was skipped ({what})" if plan.skipped
+                                                      else "the folders given are empty"),
+                             "give regular files or folders holding some")
+        branch = ref.ref or DEFAULT_BRANCH
+        self.store.head(ref.repo, branch)  # fail fast on a missing repo/branch
+        if progress:
+            progress(0, len(plan))
+        with self.store.begin_commit(ref.repo, branch, description=message) as commit:
+            commit.empty_ok = False
+            for done, up in enumerate(plan.uploads, 1):
                 if up.source is None:
-                    commit.put_stream(up.path, sys.stdin.buffer)
+                    commit.put_stream(up.path, _Limited(sys.stdin.buffer, stdin_max_bytes(), up.path))  # type: ignore[arg-type]
                 else:
-                    commit.put_file(up.path, up.source)
+                    commit.put_file(up.path, Path(up.source))
                 if progress:
-                    progress(1)
+                    progress(done, len(plan))
         assert commit.result is not None
-        return commit.result
+        return PutResult(commit.result, not commit.unchanged, plan.skipped)
 
     def rm(self, targets: list[str], message: str = "") -> CommitInfo:
         refs = [RepoRef.parse(t) for t in targets]
@@ -221,10 +330,16 @@ class App:
     # ------------------------------------------------------------ pipelines
     @cached_property
     def executor(self) -> LocalExecutor:
+        from vigil.executors.local import LocalExecutor
+
         return LocalExecutor(max_workers=os.cpu_count() or 1)
 
     def factory_for(self, pipeline: Pipeline) -> TransformFactory:
         """How to build the transform of ``pipeline`` on a worker."""
+        from vigil.pipeline.command import CommandTransform
+        from vigil.pipeline.pyfunc import PythonTransform
+        from vigil.stages.registry import stage_factory
+
         spec = pipeline.spec.transform
         if spec.kind == "cmd":
             return lambda: CommandTransform(spec, pipeline.spec.datum_timeout)
@@ -237,6 +352,10 @@ class App:
 
     def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
         """Create (or update) every pipeline in a spec file, upstream first."""
+        from vigil.pipeline import registry
+        from vigil.pipeline.spec import load_specs
+        from vigil.stages.registry import STAGES, stage_factory
+
         specs = load_specs(path)
         for spec in specs:
             if spec.transform.kind == "stage" and spec.transform.stage not in STAGES:
@@ -248,15 +367,23 @@ class App:
 
     @cached_property
     def runner(self) -> Runner:
+        from vigil.pipeline.runner import Runner
+
         return Runner(self.store, self.executor, self.factory_for)
 
     @cached_property
     def duties(self) -> list[Duty]:
         """What runs after each pass of the runner, in this order: the derived indexes the API reads."""
+        from vigil.index.cameras import cameras_index
+        from vigil.index.events import events_index
+        from vigil.index.feedback import feedback_index
+
         return [events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Derive every index again from its repo (``vigil index rebuild``): records derived per index."""
+        from vigil.index.feed import FeedIndex
+
         return {duty.name: duty.rebuild() for duty in self.duties if isinstance(duty, FeedIndex)}
 
     def run_duties(self) -> int:
@@ -297,6 +424,8 @@ class App:
     # ------------------------------------------------------------ serving (the HTTP API calls these)
     @cached_property
     def frame_push(self) -> FramePush:
+        from vigil.ingest.push import FramePush
+
         return FramePush(self.store)
 
     def push_frames(self, who: Principal, camera: str, uploads: list[PushUpload],
@@ -309,11 +438,15 @@ class App:
         return self.frame_push.push(camera, uploads, given)
 
     def verify_token(self, token: str) -> Principal | None:
+        from vigil.store import tokens
+
         return tokens.verify(self.store, token)
 
     def create_token(self, who: Principal | None, role: str, tenant: str | None = None,
-                     cameras: list[str] | None = None, name: str = "") -> tuple[str, tokens.TokenInfo]:
+                     cameras: list[str] | None = None, name: str = "") -> tuple[str, TokenInfo]:
         """A new token (``who`` None: the CLI, i.e. the workspace owner). A tenant admin makes its tenant's only."""
+        from vigil.store import tokens
+
         if who is not None:
             _require(who, "admin")
             if who.tenant is not None and tenant != who.tenant:
@@ -321,43 +454,61 @@ class App:
                                      f"pass tenant={who.tenant}")
         return tokens.create(self.store, role, tenant, cameras, name)
 
-    def list_tokens(self, who: Principal | None = None) -> list[tokens.TokenInfo]:
+    def list_tokens(self, who: Principal | None = None) -> list[TokenInfo]:
+        from vigil.store import tokens
+
         if who is not None:
             _require(who, "admin")
         return tokens.list_tokens(self.store, who.tenant if who is not None else None)
 
-    def revoke_token(self, token_id: str, who: Principal | None = None) -> tokens.TokenInfo:
+    def revoke_token(self, token_id: str, who: Principal | None = None) -> TokenInfo:
+        from vigil.store import tokens
+
         if who is not None:
             _require(who, "admin")
         return tokens.revoke(self.store, token_id, who.tenant if who is not None else None)
 
     def events(self, who: Principal, query: EventQuery) -> EventPage:
+        from vigil.index.events import list_events
+
         _require(who, "read")
         return list_events(self.store, who, query)
 
     def event(self, who: Principal, event_id: str) -> dict[str, Any]:
         """An event with the reason it fired (its rule as it was, the model) and its lineage."""
+        from vigil.index import evidence as event_evidence
+        from vigil.index.events import get_event
+
         _require(who, "read")
         return event_evidence.explain(self.store, get_event(self.store, who, event_id))
 
     def evidence(self, who: Principal, event_id: str, *, thumbnail: bool = False) -> event_evidence.Picture:
         """The event's frame with its objects boxed (or a thumbnail), ETag'd by what it is drawn from."""
+        from vigil.index import evidence as event_evidence
+        from vigil.index.events import get_event
+
         _require(who, "read")
         return event_evidence.picture(self.store, get_event(self.store, who, event_id), thumbnail)
 
     def feedback(self, who: Principal, event_id: str, verdict: str | None, note: str = "",
                  reviewed: bool = True) -> dict[str, Any]:
+        from vigil.index.feedback import record as record_feedback
+
         _require(who, "review")
         return record_feedback(self.store, who, event_id, verdict, note, reviewed)
 
     def precision(self, who: Principal, by: str = "rule", since: int | None = None,
                   until: int | None = None) -> list[dict[str, Any]]:
+        from vigil.index.feedback import precision
+
         _require(who, "read")
         return precision(self.store, who, by, since, until)  # type: ignore[arg-type]
 
     def event_counts(self, who: Principal, by: str, since: int | None = None, until: int | None = None
                      ) -> dict[str, int]:
         """Events per camera (the 2017 threats-per-device chart), rule or severity."""
+        from vigil.index.events import count_by
+
         _require(who, "read")
         column = {"camera": "camera", "rule": "rule_id", "severity": "severity"}.get(by)
         if column is None:
@@ -366,24 +517,35 @@ class App:
 
     def daily_events(self, who: Principal, since: int | None = None, until: int | None = None
                      ) -> list[dict[str, Any]]:
+        from vigil.index.events import daily
+
         _require(who, "read")
         return daily(self.store, who, since, until)
 
     def cameras(self, who: Principal) -> list[dict[str, Any]]:
+        from vigil.index.cameras import list_cameras
+
         _require(who, "read")
         return list_cameras(self.store, who)
 
     def camera(self, who: Principal, camera: str) -> dict[str, Any]:
+        from vigil.index.cameras import get_camera
+
         _require(who, "read")
         return get_camera(self.store, who, camera)
 
     def latest_frame(self, who: Principal, camera: str) -> event_evidence.Picture:
         """The camera's newest valid frame, as stored."""
+        from vigil.index import evidence as event_evidence
+        from vigil.index.cameras import get_camera
+
         _require(who, "read")
         return event_evidence.latest_frame(self.store, get_camera(self.store, who, camera))
 
     def rules(self, who: Principal) -> dict[str, Any]:
         """The current rule set; a tenant's token sees only the rules naming its tenant."""
+        from vigil.index import evidence as event_evidence
+
         _require(who, "read")
         return event_evidence.current_rules(self.store, who)
 
@@ -425,21 +587,32 @@ class App:
 
     def pipelines(self, who: Principal) -> list[dict[str, Any]]:
         """Pipelines, upstream first, each with its last job."""
+        from vigil.pipeline import registry
+        from vigil.pipeline.jobs import list_jobs
+
         store = self._tools(who)
         return [{**p.to_dict(), "last_job": next((j.to_dict() for j in list_jobs(store, p.name, 1)), None)}
                 for p in registry.list_pipelines(store)]
 
     def pipeline(self, who: Principal, name: str) -> dict[str, Any]:
+        from vigil.pipeline import registry
+
         return registry.get_pipeline(self._tools(who), name).to_dict()
 
     def jobs(self, who: Principal, pipeline: str | None = None, limit: int = 20) -> list[JobInfo]:
+        from vigil.pipeline.jobs import list_jobs
+
         return list_jobs(self._tools(who), pipeline, limit)
 
     def job(self, who: Principal, job_id: str) -> JobInfo:
+        from vigil.pipeline.jobs import get_job
+
         return get_job(self._tools(who), job_id)
 
     def datum_seconds(self, job_id: str) -> list[float]:
         """Processing time of each datum a job ran (for the datum latency histogram)."""
+        from vigil.pipeline import datum_records
+
         return [float(r["seconds"]) for r in datum_records.for_job(self.store, job_id) if r["seconds"]]
 
     def write_file(self, who: Principal, target: str, data: bytes, message: str = "") -> CommitInfo:
@@ -468,6 +641,8 @@ class App:
 
     def status(self) -> dict[str, Any]:
         """What monitoring reads: jobs and datums by state, lease holders, index sizes (one call per scrape)."""
+        from vigil.index import monitoring
+
         return monitoring.snapshot(self.store)
 
     def close(self) -> None:
@@ -482,6 +657,8 @@ class App:
     # --------------------------------------------------------- models, rules
     def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:
         """Download (or find in the cache / ``VIGIL_MIRROR``) catalogue model ``name``; sha256-verified."""
+        from vigil.vision import catalog
+
         return catalog.pull(name, cache_dir(), progress=progress)
 
     def model_add(self, source: str, progress: Callable[[int, int], None] | None = None,
@@ -553,4 +730,4 @@ def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
     return topological_order(specs)
 
 
-__all__ = ["App", "Duty", "Upload", "match_glob", "plan_uploads"]
+__all__ = ["App", "Duty", "PutResult", "Skipped", "Upload", "UploadPlan", "match_glob", "plan_uploads"]

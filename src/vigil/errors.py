@@ -7,6 +7,11 @@ and a ``hint`` that says what to do next; the CLI maps the class to an exit code
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import re
+
 
 class VigilError(Exception):
     """Base of every error Vigil raises on purpose."""
@@ -14,6 +19,8 @@ class VigilError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        # Messages quote URLs, DSNs and command lines: secrets never leave in one (printed, logged or raised).
+        message, hint = redact(message), (redact(hint) if hint else hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -71,6 +78,10 @@ class StoreError(VigilError):
 class SpecError(UsageError):
     """A pipeline spec, rule set or config file is invalid; the message names the file and the key."""
 
+    def __init__(self, message: str, hint: str | None = None, problems: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.problems = [redact(p) for p in problems] if problems else [self.message]
+
 
 class PipelineError(VigilError):
     """A job could not run or finished in a failed state."""
@@ -82,6 +93,121 @@ class ModelError(VigilError):
     """A detection model is missing, corrupt, or could not be loaded."""
 
     exit_code = 10
+
+
+class DiskFullError(StoreError):
+    """The disk (or quota) holding the workspace or an output file is full (ENOSPC, EDQUOT)."""
+
+    exit_code = 11
+
+
+class NameTooLongError(UsageError):
+    """A path given by the user is longer than the filesystem allows (ENAMETOOLONG)."""
+
+    exit_code = 12
+
+
+class PermissionDeniedError(VigilError):
+    """The operating system refused access to a file or folder (EACCES, EPERM, EROFS)."""
+
+    exit_code = 13
+
+
+class DatabaseUnavailableError(StoreError):
+    """The metadata database cannot be reached (server down, refused, wrong host or credentials)."""
+
+    exit_code = 14
+
+
+class ConfigError(VigilError):
+    """An environment variable or configuration value is invalid (checked when a command starts)."""
+
+    exit_code = 15
+
+
+# ---------------------------------------------------------------------------------------------- secrets
+# userinfo of a URL (scheme://user:password@host), key=value secrets in DSNs and query strings, bearer tokens
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]+)(?=@)")
+_KEY_VALUE = re.compile(r"(?P<head>\b(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
+                        r"secret[_-]?access[_-]?key|aws_secret_access_key)\s*[=:]\s*['\"]?)(?P<secret>[^\s'\"&,;)]+)",
+                        re.IGNORECASE)
+_BEARER = re.compile(r"(?P<head>\bBearer\s+)(?P<secret>[A-Za-z0-9._~+/=-]{8,})")
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with secrets replaced by ``***``: passwords in URLs (``postgresql://u:***@host/db``),
+    ``password=``/``token=``/``api_key=`` values, and bearer tokens. Idempotent."""
+    for pattern in (_URL_PASSWORD, _KEY_VALUE, _BEARER):
+        text = pattern.sub(lambda m: m.group("head") + REDACTED, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts secrets from every record's formatted message (install it on handlers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+# -------------------------------------------------------------------------------- environment failures
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def environment_error(exc: BaseException) -> VigilError | None:
+    """The user-facing error for a failure of the environment found in ``exc`` or its causes (disk full, name
+    too long, permission denied, database unreachable), else None. A :class:`VigilError` caused by such a
+    failure keeps its message and gets the specific class, exit code and hint."""
+    outer = exc if isinstance(exc, VigilError) else None
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        found = _from_os_error(cause, outer) if isinstance(cause, OSError) else _from_database_error(cause, outer)
+        if found is not None:
+            return found
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _from_os_error(exc: OSError, outer: VigilError | None) -> VigilError | None:
+    where = f" ({exc.filename})" if exc.filename else ""
+    what = outer.message if outer is not None else None
+    if exc.errno in _DISK_FULL:
+        return DiskFullError(what or f"no space left on the device{where}: {exc.strerror}",
+                             "free space on that disk (or raise the quota), then retry: nothing was committed")
+    if exc.errno == errno.ENAMETOOLONG:
+        name = str(exc.filename or "")
+        shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]} ({len(os.fsencode(name))} bytes)"
+        return NameTooLongError(what or f"file name too long: {shown}",
+                                "use names of at most 255 bytes per path segment (4096 bytes in all)")
+    if exc.errno in _DENIED:
+        return PermissionDeniedError(what or f"permission denied{where}: {exc.strerror}",
+                                     "check the owner and mode of that file or folder (or run as its owner)")
+    return None
+
+
+def _from_database_error(exc: BaseException, outer: VigilError | None) -> VigilError | None:
+    """SQLAlchemy/psycopg connection failures (recognised by class, without importing them)."""
+    kind = type(exc)
+    module = kind.__module__ or ""
+    if not (module.startswith(("sqlalchemy", "psycopg", "sqlite3")) and
+            kind.__name__ in {"OperationalError", "InterfaceError"}):
+        return None
+    text = str(exc).lower()
+    if not any(s in text for s in ("connection", "connect", "server closed", "could not translate host",
+                                   "password authentication", "unable to open database")):
+        return None
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else kind.__name__
+    return DatabaseUnavailableError(
+        outer.message if outer is not None else f"metadata database unreachable: {first}",
+        "check that the database server is up and the `metadata` URL in .vigil/vigil.yaml (host, port, "
+        "user, password) is right, then retry")
 
 
 class AuthenticationError(VigilError):

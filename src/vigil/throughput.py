@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import queue
 import resource
@@ -67,9 +68,14 @@ class WorkerResult:
     stage_ms: dict[str, float]
     framework_ips: float
     framework_ratio: float
+    # (lowest, highest) of the per-round ratios (each round's run over the same round's bare loop)
+    ratio_spread: tuple[float, float] = (math.nan, math.nan)
+    framework_ratio_spread: tuple[float, float] = (math.nan, math.nan)
 
     def to_dict(self) -> dict[str, Any]:
         return {"workers": self.workers, "threads_per_worker": self.threads,
+                "ratio_spread": [round(v, 3) for v in self.ratio_spread],
+                "framework_ratio_spread": [round(v, 3) for v in self.framework_ratio_spread],
                 "bare_images_per_s": round(self.bare_ips, 2),
                 "framework_images_per_s": round(self.framework_ips, 2),
                 "framework_ratio": round(self.framework_ratio, 3),
@@ -119,7 +125,9 @@ class BenchReport:
             "bare_images_per_s": round(self.bare_ips, 2),
             "bare_runs_images_per_s": [round(v, 2) for v in self.bare_runs_ips],
             "framework_images_per_s": round(self.framework_ips, 2), "framework_ratio": round(self.framework_ratio, 3),
+            "framework_ratio_spread": [round(v, 3) for v in self.workers[0].framework_ratio_spread],
             "pipeline_images_per_s": round(self.pipeline_ips, 2), "ratio": round(self.ratio, 3),
+            "ratio_spread": [round(v, 3) for v in self.workers[0].ratio_spread],
             "latency_ms": {"p50": round(self.p50_ms, 2), "p95": round(self.p95_ms, 2), "n": len(self.latency_ms),
                            "samples": [round(v, 2) for v in self.latency_ms]},
             "stage_ms_per_image": {k: round(v, 3) for k, v in self.stage_ms.items()},
@@ -210,10 +218,12 @@ def write_framework_spec(dest: Path, *, workers: int, threads: int, annotate: bo
     Vigil pipeline."""
     detect = next(d for d in _bench_docs(workers, threads, annotate, batch_size)
                   if d.get("transform", {}).get("stage") == "detect")
+    params = detect["transform"]["params"]
+    frames = params.pop("motion", None) or params.get("images")  # the input detect takes its frames from
     for part in detect["input"]["cross"]:
-        if part["pfs"]["repo"] == detect["transform"]["params"]["images"]:
+        if part["pfs"]["repo"] == frames:
             part["pfs"].update(repo="images", glob="/*/*")
-    detect["transform"]["params"]["images"] = "images"
+    params["images"] = "images"
     dest.write_text(yaml.safe_dump(detect, sort_keys=False), encoding="utf-8")
 
 
@@ -337,7 +347,25 @@ def _alternate(bare_detectors: Sequence[Any], framework: PipelineBench, bench: P
     framework_med = statistics.median(framework_runs)
     stage_ms = {k: statistics.median(v) for k, v in stage_runs.items()}
     return WorkerResult(n, threads, bare_med, pipe_med, pipe_med / bare_med, pipe_runs, stage_ms,
-                        framework_med, framework_med / bare_med), bare_runs
+                        framework_med, framework_med / bare_med, ratio_spread(pipe_runs, bare_runs),
+                        ratio_spread(framework_runs, bare_runs)), bare_runs
+
+
+MIN_ROUNDS = 3
+
+
+def ratio_spread(runs: Sequence[float], bare_runs: Sequence[float]) -> tuple[float, float]:
+    """(lowest, highest) ratio of ``runs[i] / bare_runs[i]`` over the rounds: how far one round can mislead."""
+    ratios = [r / b for r, b in zip(runs, bare_runs, strict=True)]
+    return (min(ratios), max(ratios)) if ratios else (math.nan, math.nan)
+
+
+def rounds_note(rounds: int) -> str | None:
+    """A warning for too few rounds to tell a ratio from noise (one round once read 1.53x faster than bare)."""
+    if rounds >= MIN_ROUNDS:
+        return None
+    return (f"only {rounds} round(s): a ratio from fewer than {MIN_ROUNDS} rounds is noise-prone on a shared "
+            f"machine (and its spread says nothing); use --rounds {MIN_ROUNDS} or more for a figure")
 
 
 def _warm_benches(root: Path, model: Path, files: Sequence[Path], n: int, threads: int, annotate: bool,
@@ -382,6 +410,9 @@ def run_bench(
     cpus = os.cpu_count() or 1
     counts = list(dict.fromkeys(workers or [cpus, 1]))  # headline first: the default layout (all cores)
     notes: list[str] = []
+    if (warning := rounds_note(rounds)) is not None:
+        log.warning("%s", warning)
+        notes.append(warning)
     tick = progress or (lambda phase, done, total: None)
     total_steps = len(counts) * rounds * 3 + 1
     steps = itertools.count(1)
@@ -421,5 +452,6 @@ def run_bench(
                        frame_cache)
 
 
-__all__ = ["BenchReport", "WorkerResult", "bare_loop", "frames_from_video", "image_files", "run_bench",
+__all__ = ["BenchReport", "WorkerResult", "bare_loop", "frames_from_video", "image_files", "ratio_spread",
+           "rounds_note", "run_bench",
            "write_framework_spec", "write_specs"]

@@ -273,3 +273,12 @@ def test_large_file_streams_with_flat_memory(ws: Path, tmp_path: Path) -> None:
     assert peak * 1024 < size / 2
     files = {f["path"]: f for f in js(ws, "ls", "images:/big")}  # type: ignore[union-attr]
     assert files["/big/big.bin"]["size"] == size
+
+
+def test_gc_reports_temporary_files_removed(ws: Path) -> None:
+    """Before: `vigil gc` printed blobs only; the temporaries of killed uploads it removed went uncounted."""
+    stale = ws / ".vigil" / "objects" / "tmp" / "up-dead-1"
+    stale.write_bytes(b"half an upload")
+    os.utime(stale, (0, 0))
+    assert "and 1 temporary file(s)" in run(ws, "gc", "--grace", "60").stdout.decode()
+    assert not stale.exists()

@@ -20,6 +20,9 @@ def test_demo_on_the_seed_stills(tmp_path: Path) -> None:
     mirror = f"{require(SHARED / 'models')}:{require(SHARED / 'data' / 'seed')}"
     env = {k: v for k, v in os.environ.items() if k != "VIGIL_WORKSPACE"}
     env.update(VIGIL_MIRROR=mirror, VIGIL_CACHE=str(tmp_path / "cache"), COLUMNS="240", NO_COLOR="1")
+    # as after `make demo` in a fresh shell: the venv is not activated, so `vigil` is not on PATH
+    bin_dir = str(Path(str(VIGIL)).parent)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir)
     proc = subprocess.run([str(VIGIL), "demo", str(tmp_path / "demo")], env=env, capture_output=True, text=True,
                           timeout=300)
     out = proc.stdout
@@ -36,8 +39,14 @@ def test_demo_on_the_seed_stills(tmp_path: Path) -> None:
     table = dict(re.findall(r"^\W*(dev\d)\W+(\d+)\W*$", out, re.M))
     assert table == {"dev1": "3", "dev2": "0", "dev3": "1", "dev4": "2"}, out
     assert "6 event(s)" in out
-    reports = [line.strip() for line in out.split("report:", 1)[1].splitlines()[1:] if line.startswith("  ")]
+    reports = [line.strip() for line in out.split("report:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]]
     assert reports and all(Path(p).is_file() for p in reports), out
+    # the closing hint's commands work as printed (issue 18 item 5: it used to say `vigil`, not on PATH)
+    explore = [line.strip() for line in out.split("Explore:", 1)[1].splitlines() if line.startswith("  ")]
+    assert len(explore) == 3, out
+    for command in explore:
+        done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, f"{command}: {done.stderr}"
     # one evidence picture per frame with events (dev1 3, dev3 1, dev4 2), full size, boxes drawn on it
     evidence = sorted((tmp_path / "demo" / "evidence").rglob("*.jpg"))
     assert [p.relative_to(tmp_path / "demo" / "evidence").as_posix() for p in evidence] == [

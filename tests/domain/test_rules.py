@@ -213,10 +213,15 @@ def test_spec_errors_name_source_line_and_key(text: str, match: str) -> None:
     assert info.value.hint
 
 
-def test_spec_error_counts_further_errors() -> None:
+def test_spec_error_names_every_error() -> None:
+    """Before: only the first error and "(and 1 more error)"; now each, with its line and key."""
     text = _mutate("min_score: 0.6", "min_score: 1.6").replace("severity: high", "severity: urgent")
-    with pytest.raises(SpecError, match=r"and 1 more error\b"):
+    with pytest.raises(SpecError) as info:
         parse_ruleset(text, "rules.yaml")
+    assert len(info.value.problems) == 2
+    assert "rules.0.min_score" in info.value.problems[0] and "rules.0.severity" in info.value.problems[1]
+    assert all(p in info.value.message for p in info.value.problems)
+    assert info.value.hint and "1 more place" in info.value.hint
 
 
 @pytest.mark.parametrize(

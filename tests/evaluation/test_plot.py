@@ -46,3 +46,14 @@ def test_report_without_ground_truth_still_plots(tmp_path: Path) -> None:
     empty = TruthArrays(np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0, np.bool_))
     report = evaluate({}, {"a": empty}, classes=["person"])
     assert png_size(plot_pr_curves(report, tmp_path / "empty.png")) == (700, 550)
+
+
+def test_eighty_classes_plot_without_a_layout_warning(tmp_path: Path) -> None:
+    """Before: "Tight layout not applied" (a warning, an error under filterwarnings=error) for COCO's 80 classes."""
+    n = 80
+    xyxy = np.array([[i * 10, 0, i * 10 + 8, 8] for i in range(n)], np.float64)
+    classes = np.arange(n)
+    truth = {"a": TruthArrays(xyxy, classes, np.zeros(n, np.bool_))}
+    preds = {"a": Detections(xyxy.astype(np.float32), classes, np.full(n, 0.9, np.float32))}
+    out = plot_pr_curves(evaluate(preds, truth), tmp_path / "coco.png")
+    assert png_size(out) == (700, 550)

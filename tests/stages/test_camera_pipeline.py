@@ -25,12 +25,13 @@ def test_rules_commit_reruns_only_threat(seeded: Camera) -> None:
 def test_one_new_image_runs_one_datum_per_stage(seeded: Camera, seed_dir: Path) -> None:
     seeded.put("images", {"dev5_1511899999.jpg": seed_dir / "dev3_1511891385.jpg"})
     jobs = seeded.run()
-    assert set(jobs) == {"validate", "detect", "threat", "report"}
-    for name in ("validate", "detect", "threat"):
+    assert set(jobs) == {"validate", "motion", "detect", "threat", "report"}
+    for name in ("validate", "motion", "detect", "threat"):
         job = jobs[name]
         assert job.n_processed == 1, f"{name}: {job}"
         assert job.n_total == job.n_processed + job.n_skipped, job
-    assert (jobs["validate"].n_total, jobs["detect"].n_total, jobs["threat"].n_total) == (9, 8, 8)
+    assert (jobs["validate"].n_total, jobs["motion"].n_total, jobs["detect"].n_total, jobs["threat"].n_total) == (
+        9, 8, 8, 8)
     assert jobs["report"].n_processed == 1  # one datum: the whole threat repo
     assert seeded.labels()["/dev5/1511899999.json"].count("person") >= 1
     assert seeded.events()["/dev5/1511899999.json"], "a person and a car: a threat under rule.json"
@@ -47,7 +48,8 @@ def test_new_model_commit_redetects_every_frame(seeded: Camera, models_dir: Path
 
 def test_lineage_of_a_threat_commit_reaches_images_model_and_rules(seeded: Camera, vigil_env: dict[str, str]) -> None:
     store = seeded.app.store
-    heads = {repo: f"{repo}@{store.head(repo).id}" for repo in ("images", "model", "rules", "validate", "detect")}
+    heads = {repo: f"{repo}@{store.head(repo).id}" for repo in ("images", "model", "rules", "validate", "motion",
+                                                                    "detect")}
     data = json.loads(seeded.cli("lineage", "threat@master", "--json", env=vigil_env).stdout)
     assert data["commit"] == f"threat@{store.head('threat').id}"
     upstream = {f"{n['repo']}@{n['commit']}" for n in data["upstream"]}

@@ -110,7 +110,7 @@ def test_stage_equals_straight_onnxruntime_loop_on_pets(tmp_path: Path, vigil_en
                                                         pets_dir: Path, models_dir: Path) -> None:
     frames = sorted(pets_dir.glob("frame_*.jpg"))
     assert len(frames) == 106
-    cam = new_camera(tmp_path, ("validate", "detect"))
+    cam = new_camera(tmp_path, ("validate", "motion", "detect"))
     cam.app.model_add(str(models_dir / "yolox_nano_416.onnx"))
     cam.put("images", {f"pets_{PETS_BASE_TS + i}.jpg": p for i, p in enumerate(frames)})
     cam.app.create_pipelines(cam.spec)
@@ -154,11 +154,12 @@ def test_detect_reuses_validate_decodes_and_gives_the_same_bytes_either_way(
     for budget in (256 << 20, 0):
         cache = FrameCache(budget)
         monkeypatch.setattr(framecache, "_shared", cache)
-        cam = new_camera(tmp_path / f"cache{budget}", ("validate", "detect"))
+        cam = new_camera(tmp_path / f"cache{budget}", ("validate", "motion", "detect"))
         cam.app.model_add("yolox-nano")
         cam.put("images", {p.name: p for p in sorted(seed_dir.glob("*.jpg"))})
         cam.app.create_pipelines(cam.spec)
         cam.app.run("validate")
+        cam.app.run("motion")
         cam.app.run("detect")
         outputs[budget] = {f.path: f.oid for f in cam.app.store.list_files("detect")}
         assert (cache.hits, cache.misses) == ((7, 0) if budget else (0, 7))

@@ -105,10 +105,16 @@ def test_summarise_rejects_what_is_not_a_frame(frames: list[Any], tz: str, error
 
 def test_csv_rows_sorted_with_header() -> None:
     rows = list(csv.reader(io.StringIO(daily_report_csv(summarise(SEEDISH)).decode())))
-    assert rows == [["day", "device", "class", "count"],
-                    ["2017-11-28", "dev1", "car", "1"], ["2017-11-28", "dev1", "person", "1"],
-                    ["2017-11-28", "dev2", "dog", "1"],
-                    ["2017-11-29", "dev4", "car", "1"], ["2017-11-29", "dev4", "person", "1"]]
+    assert rows == [["day", "device", "events", "events_with_car", "events_with_dog", "events_with_person"],
+                    ["2017-11-28", "dev1", "1", "1", "0", "1"],
+                    ["2017-11-28", "dev2", "1", "0", "1", "0"],
+                    ["2017-11-29", "dev4", "2", "1", "0", "1"]]
+
+
+def test_csv_events_add_up_to_the_total() -> None:
+    """Before: only class counts; an event with a car and a person made them sum to more than the events."""
+    rows = list(csv.DictReader(io.StringIO(daily_report_csv(summarise(SEEDISH)).decode())))
+    assert sum(int(r["events"]) for r in rows) == summarise(SEEDISH).events == 4
 
 
 def test_json_report_content_and_stable_form() -> None:
@@ -150,7 +156,7 @@ def test_empty_report_says_no_threats() -> None:
     empty = summarise([])
     assert threats_per_device_png(empty) != threats_per_device_png(summarise([frame("d", DAY1)]))
     assert json.loads(daily_report_json(empty))["events"] == 0
-    assert daily_report_csv(empty) == b"day,device,class,count\n"
+    assert daily_report_csv(empty) == b"day,device,events\n"
 
 
 def test_150_devices_render() -> None:
@@ -261,7 +267,7 @@ def test_stage_writes_the_four_reports_and_skips_bad_files(caplog: pytest.LogCap
 def test_stage_params_and_an_empty_repo() -> None:
     (paris,) = run_stage({"input": "t", "timezone": "Europe/Paris"},
                          [FakeDatum("t", threat_files([frame("d", LATE, event("car"))]))])
-    assert b"2017-11-29,d,car,1" in paris["/daily_report.csv"]
+    assert b"2017-11-29,d,1,1" in paris["/daily_report.csv"]
     (empty,) = run_stage({}, [FakeDatum("threat", {})])
     assert json.loads(empty["/daily_report.json"]) == json.loads(daily_report_json(ReportData()))
     assert empty["/threats_per_device.png"] == threats_per_device_png(summarise([]))

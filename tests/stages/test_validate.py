@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.stages.conftest import SEED_VALID, Camera, new_camera
 from tests.vision.hostile import make_hostile_set
+from vigil.stages.validate import PICTURE_CODES
 
 
 def test_seed_routes_seven_frames_and_quarantines_blah(seeded: Camera) -> None:
@@ -37,7 +38,7 @@ def test_valid_frames_are_the_uploaded_blobs(seeded: Camera) -> None:
 def test_hostile_uploads_end_in_invalid_with_their_reason(tmp_path: Path, vigil_env: dict[str, str]) -> None:
     expected = make_hostile_set(tmp_path / "hostile")
     assert len(expected) == 50
-    cam = new_camera(tmp_path, ("validate", "detect"))
+    cam = new_camera(tmp_path, ("validate", "motion", "detect"))
     cam.app.model_add("yolox-nano")
     cam.put("images", {name: tmp_path / "hostile" / name for name in expected})
     cam.app.create_pipelines(cam.spec)
@@ -57,6 +58,16 @@ def test_hostile_uploads_end_in_invalid_with_their_reason(tmp_path: Path, vigil_
         assert all(r["message"] for r in report["reasons"]), report
     n_valid = sum(code == "valid" for code in expected.values())
     assert len([p for p in files if p.startswith("/valid/")]) == n_valid
-    # the odd-but-legal frames (CMYK JPEG, palette PNG, WEBP, junk EXIF) also go through the detector
-    assert jobs["detect"].n_processed == n_valid
-    assert len(cam.docs("detect")) == n_valid
+    # the odd-but-legal frames (CMYK JPEG, palette PNG, WEBP, junk EXIF) also go through the detector; frames
+    # with a camera and time but an unusable picture (black, blank, ...) get a record without detection, for
+    # the camera-health rules
+    unusable = {p for p in files if p.startswith("/unusable/")}
+    by_stem = {name.split(".", 1)[0]: code for name, code in expected.items()}
+    assert unusable, "black and blank frames with a camera and time are noted for camera health"
+    for p in unusable:
+        _, _, device, ts = p.removesuffix(".json").split("/")
+        assert by_stem[f"{device}_{int(ts)}"] in PICTURE_CODES, p
+    assert jobs["detect"].n_processed == n_valid + len(unusable)
+    docs = cam.docs("detect")
+    assert sum("skipped" not in d for d in docs.values()) == n_valid
+    assert {d["skipped"] for d in docs.values() if "skipped" in d} == {"unusable"}

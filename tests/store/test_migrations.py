@@ -153,3 +153,22 @@ def test_every_revision_downgrades_and_upgrades_again(tmp_path: Path) -> None:
             command.downgrade(config, target)
     engine.dispose()
     _check_v1_data(App.open(root))  # upgraded again on open
+
+
+def test_vigil_migrate_upgrades_a_manual_workspace(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = _legacy_workspace(tmp_path)
+    config = root / ".vigil" / "vigil.yaml"
+    config.write_text(config.read_text() + "migrate: manual\n")
+    vigil = [sys.executable, "-c", "import sys; from vigil.cli.main import main; sys.exit(main())", "-w", str(root)]
+
+    refused = subprocess.run([*vigil, "repo", "list"], capture_output=True, text=True)
+    assert refused.returncode == 6 and "vigil migrate" in refused.stderr and "Traceback" not in refused.stderr
+    check = subprocess.run([*vigil, "migrate", "--check"], capture_output=True, text=True)
+    assert check.returncode == 1 and "run `vigil migrate`" in check.stdout
+    done = subprocess.run([*vigil, "migrate"], capture_output=True, text=True)
+    assert done.returncode == 0 and f"-> {migrations.HEAD}" in done.stdout, done.stderr
+    assert subprocess.run([*vigil, "migrate", "--check"], capture_output=True).returncode == 0
+    assert subprocess.run([*vigil, "repo", "list"], capture_output=True).returncode == 0

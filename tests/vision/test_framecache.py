@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vigil.errors import UsageError
 from vigil.vision import framecache
 from vigil.vision.framecache import FrameCache
 from vigil.vision.image import decode_image, encode_jpeg
@@ -65,23 +64,6 @@ def test_decoded_is_the_cached_frame_or_the_same_decode() -> None:
     assert (cache.hits, cache.misses) == (1, 1)
     cache.clear()
     assert (len(cache), cache.bytes, cache.hits, cache.misses) == (0, 0, 0, 0)
-
-
-@pytest.mark.parametrize(("value", "budget", "error"), [
-    ("64", 64 << 20, None),
-    ("0", 0, None),
-    ("0.5", 1 << 19, None),
-    ("lots", None, "is not a number of megabytes"),
-    ("-1", None, "is negative"),
-])
-def test_budget_from_the_environment(monkeypatch: pytest.MonkeyPatch, value: str, budget: int | None,
-                                     error: str | None) -> None:
-    monkeypatch.setenv(framecache.ENV, value)
-    if error is None:
-        assert framecache._budget_from_env() == budget
-    else:
-        with pytest.raises(UsageError, match=error):
-            framecache._budget_from_env()
 
 
 def test_the_shared_cache_is_one_per_process(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-from rich.table import Table
 
 from vigil.cli.console import emit_json, out, size, when
+from vigil.cli.manual import examples
 from vigil.cli.pipelines import _print_jobs, _progress
 from vigil.cli.state import state
-from vigil.demo import run_demo
-from vigil.vision.catalog import CATALOG
+from vigil.cli.tables import print_table
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (see docs/json.md).")]
 model_app = typer.Typer(help="Detection models: the catalogue, downloads, the model repo.", no_args_is_help=True)
 rules_app = typer.Typer(help="Threat rule sets: validate, back-test.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(demo)
+    app.command(epilog=examples("demo"))(demo)
     app.add_typer(model_app, name="model")
     app.add_typer(rules_app, name="rules")
 
@@ -29,6 +30,8 @@ def register(app: typer.Typer) -> None:
 def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)create.")] = Path("demo-workspace"),
          fresh: Annotated[bool, typer.Option(help="Recreate the folder if it holds a workspace.")] = True) -> None:
     """Run the 2017 camera design end to end on its sample images: validate, detect, threat rules, report."""
+    from vigil.demo import run_demo
+
     out.print(f"[bold]Vigil demo[/] in {folder.resolve()}")
     with _progress(False) as (bar, update):
         summary = run_demo(folder, fresh=fresh, progress=update)
@@ -40,10 +43,7 @@ def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)cr
     for frame, objects in sorted(summary.detections.items()):
         out.print(f"  {frame:<28} {', '.join(objects) or '(nothing)'}")
     out.print(f"\n[bold]threat[/] (rule.json: person, car, motorcycle, truck): {len(summary.events)} event(s)")
-    table = Table("camera", "threats")
-    for camera, n in sorted(summary.threats_per_camera.items()):
-        table.add_row(camera, str(n))
-    out.print(table)
+    print_table(["camera", "threats"], sorted(summary.threats_per_camera.items()))
     if summary.evidence_files:
         out.print(f"evidence (frames with events, their objects boxed): {summary.evidence_files[0].parent.parent}/")
         for path in summary.evidence_files:
@@ -51,28 +51,47 @@ def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)cr
     out.print("[bold]report[/]:")
     for path in summary.report_files:
         out.print(f"  {path}")
-    out.print(f"\nExplore: [cyan]vigil -w {folder} repo list[/], [cyan]vigil -w {folder} job list[/], "
-              f"[cyan]vigil -w {folder} lineage report@master[/]")
+    _print_explore(folder)
+
+
+def _print_explore(folder: Path) -> None:
+    """Commands to explore the demo that work as printed: the `vigil` on PATH when it is this one, else this
+    one's full path (after `make demo` the venv is not activated)."""
+    import shlex
+    import shutil
+    import sys
+
+    here = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "vigil" else None
+    on_path = shutil.which("vigil")
+    exe = "vigil" if here is None or (on_path and Path(on_path).resolve() == here) else shlex.quote(str(here))
+    ws = shlex.quote(str(folder))
+    out.print("\nExplore:", markup=False)
+    for command in ("repo list", "job list", "lineage report@master"):
+        out.print(f"  {exe} -w {ws} {command}", markup=False)
+    if exe != "vigil" and here is not None and (here.parent / "activate").exists():
+        out.print(f"(or put vigil on PATH first: source {shlex.quote(str(here.parent / 'activate'))})", markup=False)
 
 
 @model_app.command("list")
 def model_list(json: JsonOpt = False) -> None:
     """The model catalogue."""
+    from vigil.vision.catalog import CATALOG
+
     if json:
         return emit_json([e.model_dump(mode="json") for e in CATALOG.values()])
-    table = Table("name", "kind", "input", "size", "licence", "sha256")
-    for e in CATALOG.values():
-        table.add_row(e.name, e.kind, f"{e.input_size[0]}x{e.input_size[1]}", size(e.size), e.licence,
-                      e.sha256[:16])
-    out.print(table)
+    print_table(["name", "kind", "input", "size", "licence", "sha256"],
+                ([e.name, e.kind, f"{e.input_size[0]}x{e.input_size[1]}", size(e.size), e.licence, e.sha256]
+                 for e in CATALOG.values()))
 
 
 def _download_bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=out, transient=True)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=out.real, transient=True)
 
 
 @model_app.command("pull")
-def model_pull(name: str) -> None:
+def model_pull(name: Annotated[str, typer.Argument(help="Catalogue name (see `vigil model list`).")]) -> None:
     """Download a catalogue model into the cache (VIGIL_MIRROR folders/URLs are tried first)."""
     with _download_bar() as bar:
         task = bar.add_task(name, total=None)
@@ -80,7 +99,7 @@ def model_pull(name: str) -> None:
     out.print(f"{name}: {path}")
 
 
-@model_app.command("add")
+@model_app.command("add", epilog=examples("model add"))
 def model_add(source: Annotated[str, typer.Argument(help="An .onnx file or a catalogue name.")]) -> None:
     """Commit a model to the `model` repo (replacing the current one); detection re-runs on the next run."""
     with _download_bar() as bar:
@@ -89,23 +108,33 @@ def model_add(source: Annotated[str, typer.Argument(help="An .onnx file or a cat
     out.print(f"model@{commit.branch} {commit.id} {when(commit.created_at)}")
 
 
-@rules_app.command("validate")
-def rules_validate(file: Path) -> None:
-    """Check a rule file (2017 rule.json or native YAML); errors name the line and key."""
+@rules_app.command("validate", epilog=examples("rules validate"))
+def rules_validate(file: Annotated[Path, typer.Argument(help="rule.json (2017) or a native YAML rule set.")],
+                   json: JsonOpt = False) -> None:
+    """Check a rule file (2017 rule.json or native YAML); every error is listed with its line and key."""
     from vigil.domain.rules import parse_ruleset
-    from vigil.errors import NotFoundError
+    from vigil.errors import NotFoundError, SpecError
 
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise NotFoundError(f"cannot read {file}: {exc}", "check the path") from exc
-    rules = parse_ruleset(text, str(file))
+    try:
+        rules = parse_ruleset(text, str(file))
+    except SpecError as exc:
+        if json:
+            emit_json({"file": str(file), "valid": False, "errors": exc.problems})
+            raise typer.Exit(exc.exit_code) from exc
+        raise
+    if json:
+        return emit_json({"file": str(file), "valid": True, "rules": [r.id for r in rules.rules],
+                          "version": rules.fingerprint()})
     out.print(f"{file}: valid, {len(rules.rules)} rule(s): {', '.join(r.id for r in rules.rules)} "
-              f"(version {rules.fingerprint()[:12]})")
+              f"(version {rules.fingerprint()})", markup=False)
 
 
-@rules_app.command("test")
-def rules_test(file: Path,
+@rules_app.command("test", epilog=examples("rules test"))
+def rules_test(file: Annotated[Path, typer.Argument(help="The rule file to back-test.")],
                since: Annotated[str | None, typer.Option(help="Only frames at/after this time (ISO or unix).")] = None,
                commit: Annotated[str | None, typer.Option(help="Detections at this detect commit/ref.")] = None,
                json: JsonOpt = False) -> None:
@@ -113,11 +142,10 @@ def rules_test(file: Path,
     events = state.app().rules_test(file, ref=commit, since=_parse_since(since))
     if json:
         return emit_json(events)
-    table = Table("time", "camera", "rule", "severity", "objects")
-    for e in events:
-        objects = ", ".join(f"{o['label']} {o['score']:.2f}" for o in e["objects"])  # type: ignore[attr-defined]
-        table.add_row(when(float(e["ts"])), str(e["device"]), str(e["rule_id"]), str(e["severity"]), objects)  # type: ignore[arg-type]
-    out.print(table)
+    print_table(["time", "camera", "rule", "severity", "objects"],
+                ([when(float(e["ts"])), e["device"], e["rule_id"], e["severity"],  # type: ignore[arg-type]
+                  ", ".join(f"{o['label']} {o['score']:.2f}" for o in e["objects"])]  # type: ignore[attr-defined]
+                 for e in events))
     out.print(f"{len(events)} event(s) would have been raised")
 
 

@@ -1,4 +1,8 @@
-"""The one console of the CLI: human output on stdout/stderr through rich, JSON as plain text."""
+"""The one console of the CLI: human output on stdout/stderr through rich, JSON as plain text.
+
+The rich consoles are created on first use: importing rich costs start-up time that `--help`, `--version`
+and JSON output do not need.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,58 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
-# Not on a terminal (pipes, CI logs): wide enough that tables are not cut to 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+
+class _LazyConsole:
+    """A rich ``Console`` made when first used. Not on a terminal (pipes, CI logs) it is wide enough that
+    nothing is cut to 80 columns."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True,
+                                    width=None if stream.isatty() else 160)
+        return self._console
+
+    @property
+    def real(self) -> Console:
+        """The rich console itself (what rich objects such as ``Progress(console=...)`` need)."""
+        return self._get()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self._get().print(*objects, **kwargs)
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the stream is a terminal (answered without building the console)."""
+        stream = sys.stderr if self._stderr else sys.stdout
+        return self._console.is_terminal if self._console is not None else stream.isatty()
+
+
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def when(ts: float) -> str:
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from vigil.cli.console import emit_json, err, out
+from vigil.cli.manual import examples
 from vigil.errors import UsageError
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from vigil.throughput import BenchReport
 
 # Same values as vigil.assess (imported lazily there: it loads OpenCV and onnxruntime).
@@ -30,13 +31,15 @@ FpsOpt = Annotated[float | None, typer.Option("--fps", help="Video sampling rate
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
-    app.command("bench")(bench_command)
+    app.command("eval", epilog=examples("eval"))(eval_command)
+    app.command("bench", epilog=examples("bench"))(bench_command)
 
 
 def _bar(disable: bool) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True, disable=disable)
+                    console=err.real, transient=True, disable=disable)
 
 
 def _num(v: float, digits: int = 3) -> str:
@@ -44,7 +47,7 @@ def _num(v: float, digits: int = 3) -> str:
 
 
 def eval_command(
-    gt: Annotated[Path, typer.Option("--gt", help="Ground truth gt.json (shared/data format).")],
+    gt: Annotated[Path, typer.Option("--gt", help="Ground truth: gt.json, boxes per image (format: docs/eval-gt.md).")],
     images: ImagesOpt = None,
     video: VideoOpt = None,
     model: ModelOpt = DEFAULT_MODEL,
@@ -72,6 +75,8 @@ def eval_command(
     files = write_outputs(assessment, out_dir or Path(f"eval-{assessment.name}"))
     if json:
         return emit_json({**assessment.to_dict(), "files": {k: str(v) for k, v in files.items()}})
+    from rich.table import Table
+
     report = assessment.report
     table = Table("class", "gt", "pred", "AP50", "AP@[.5:.95]", f"P@{operating_score:g}", f"R@{operating_score:g}",
                   "FP/img", title=f"{assessment.name}: {assessment.n_frames} frames, {assessment.model.name}, "
@@ -129,16 +134,26 @@ def bench_command(
     print_bench(report, str(images or video))
 
 
+def _spread(spread: tuple[float, float]) -> str:
+    """The rounds' lowest and highest ratio, printed beside the median."""
+    lo, hi = spread
+    return f"(rounds {_num(lo)}-{_num(hi)})" if lo == lo else ""  # NaN: no rounds
+
+
 def print_bench(report: BenchReport, source: str) -> None:
+    from rich.table import Table
+
     table = Table("measure", "value", title=f"vigil bench: {report.n_images} images from {source}, {report.model}, "
                                             f"annotate={'on' if report.annotate else 'off'}")
     n = report.workers[0].workers
     table.add_row("bare decode+detect (images/s)", f"{report.bare_ips:.1f}")
     table.add_row(f"the same work as a Vigil pipeline, {n} worker(s) (images/s)", f"{report.framework_ips:.1f}")
-    table.add_row("[bold]framework ratio (same work) / bare[/]", f"[bold]{report.framework_ratio:.3f}[/]")
+    head = report.workers[0]
+    table.add_row("[bold]framework ratio (same work) / bare[/]",
+                  f"[bold]{report.framework_ratio:.3f}[/] {_spread(head.framework_ratio_spread)}")
     table.add_row(f"camera pipeline ({', '.join(report.stages)}), {n} worker(s) (images/s)",
                   f"{report.pipeline_ips:.1f}")
-    table.add_row("[bold]ratio camera pipeline / bare[/]", f"[bold]{report.ratio:.3f}[/]")
+    table.add_row("[bold]ratio camera pipeline / bare[/]", f"[bold]{report.ratio:.3f}[/] {_spread(head.ratio_spread)}")
     table.add_row("latency commit -> event p50 (ms)", _num(report.p50_ms, 1))
     table.add_row("latency commit -> event p95 (ms)", _num(report.p95_ms, 1))
     table.add_row("peak RSS (MiB)", f"{report.peak_rss_mib:.0f}")
@@ -147,11 +162,12 @@ def print_bench(report: BenchReport, source: str) -> None:
     out.print(table)
     stages = Table("workers", "threads/worker", "bare images/s", "framework images/s", "ratio",
                    "camera pipeline images/s", "ratio", *(f"{s} ms/img" for s in report.stages),
-                   title=f"by worker count (the three alternate; medians of {report.rounds} rounds; "
-                         "stage ms = job seconds / images)")
+                   title=f"by worker count (the three alternate; medians of {report.rounds} rounds, in brackets "
+                         "the lowest-highest round; stage ms = job seconds / images)")
     for w in report.workers:
         stages.add_row(str(w.workers), str(w.threads), f"{w.bare_ips:.1f}", f"{w.framework_ips:.1f}",
-                       f"{w.framework_ratio:.3f}", f"{w.pipeline_ips:.1f}", f"{w.ratio:.3f}",
+                       f"{w.framework_ratio:.3f} {_spread(w.framework_ratio_spread)}", f"{w.pipeline_ips:.1f}",
+                       f"{w.ratio:.3f} {_spread(w.ratio_spread)}",
                        *(_num(w.stage_ms.get(s, math.nan), 1) for s in report.stages))
     out.print(stages)
     out.print("[dim]framework ratio: the bundled detect stage run as a pipeline over the same images (decode, "

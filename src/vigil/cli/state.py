@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vigil.app import App
+if TYPE_CHECKING:
+    from vigil.app import App
 
 
 @dataclass
@@ -15,7 +17,10 @@ class State:
     _app: App | None = None
 
     def app(self) -> App:
+        """The workspace's application API, opened on first use (imports the store: SQLAlchemy, pydantic)."""
         if self._app is None:
+            from vigil.app import App
+
             self._app = App.open(self.workspace)
         return self._app
 

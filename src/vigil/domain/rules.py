@@ -125,6 +125,40 @@ class Persistence(_Model):
     seconds: int = Field(ge=0)
 
 
+HealthCondition = Literal["frozen", "blinded", "moved", "offline"]
+
+
+class HealthCheck(_Model):
+    """A camera-health condition (a ``health`` rule): it fires once when the condition has held for ``frames``
+    consecutive frames, and (``recovery``) once more when it stops. Thresholds judge the motion stage's scene
+    facts; ``offline`` is judged on a clock by :func:`vigil.domain.health.offline_events`, not per frame."""
+
+    condition: HealthCondition
+    frames: int = Field(default=10, ge=1, le=1000, description="consecutive frames the condition must hold")
+    seconds: int = Field(default=120, ge=1, description="look-back read to count them (must hold > frames frames)")
+    recovery: bool = True
+    frozen_delta: float = Field(default=0.02, ge=0.0, description="mean grey change from the previous frame below "
+                                "which a frame counts as frozen (a byte-identical frame always does)")
+    moved_similarity: float = Field(default=0.2, ge=-1.0, le=1.0, description="structural similarity to the "
+                                    "camera's recent view below which the view counts as moved")
+    blinded_std: float = Field(default=0.0, ge=0.0, description="thumbnail luma std below which a valid frame "
+                               "also counts as blinded (validate's black/blank/low-contrast frames always do)")
+    offline_factor: float = Field(default=5.0, gt=1.0, description="offline after this many usual intervals")
+    min_offline_seconds: int = Field(default=60, ge=1, description="never offline sooner than this")
+
+
+class Tracking(_Model):
+    """How frames are tracked for rules with ``per_track`` or ``min_dwell`` (ByteTrack, replayed per frame).
+
+    Every frame of one ``window_seconds`` epoch replays its camera's frames from the start of the epoch
+    before, so the replay behind a frame is a prefix of the replay behind any later frame of its epoch."""
+
+    window_seconds: int = Field(default=60, ge=2, le=3600)
+    activation_score: float = Field(default=0.25, ge=0.0, le=1.0, description="score that may start a track")
+    match_iou: float = Field(default=0.2, gt=0.0, le=1.0, description="overlap that continues a track")
+    lost_frames: int = Field(default=30, ge=1, le=10_000, description="detected frames a lost track is kept")
+
+
 class NotifyTarget(_Model):
     channel: Literal["email", "webhook", "mqtt"]
     to: str = Field(min_length=1)
@@ -155,6 +189,9 @@ class RuleFields(_Model):
     min_count: int = Field(default=1, ge=1)
     persistence: Persistence | None = None
     cooldown_seconds: int = Field(default=0, ge=0)
+    per_track: bool = False  # one alert per tracked object (its best frame so far as evidence)
+    min_dwell: int = Field(default=0, ge=0)  # seconds a tracked object must have matched before it fires
+    health: HealthCheck | None = None  # a camera-health rule: object filters do not apply
     severity: Severity = "medium"
     notify: tuple[NotifyTarget, ...] = ()
 
@@ -181,6 +218,11 @@ class Rule(RuleFields):
     def class_ids(self) -> frozenset[int]:
         """COCO-80 indices of ``classes`` (empty = any class)."""
         return frozenset(class_index(name) for name in self.classes)
+
+    @property
+    def tracked(self) -> bool:
+        """Judged per tracked object (``per_track`` or ``min_dwell``): at most one event per track."""
+        return self.health is None and (self.per_track or self.min_dwell > 0)
 
     def applies_to(self, tenant: str | None, device: str) -> bool:
         """True if the tenant and device match the rule's patterns (case-sensitive fnmatch; empty = all)."""
@@ -210,6 +252,7 @@ class RuleSet(_Model):
     device_timezones: dict[str, str] = {}  # device name or fnmatch pattern -> IANA zone
     globals: dict[str, GlobalRule] = {}
     rules: tuple[Rule, ...] = ()
+    tracking: Tracking = Tracking()
 
     @model_validator(mode="before")
     @classmethod
@@ -252,6 +295,9 @@ class RuleSet(_Model):
             if rule.id in seen:
                 raise _KeyedError(("rules", i, "id"), f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
+            if rule.tracked and rule.min_dwell >= self.tracking.window_seconds:
+                raise _KeyedError(("rules", i, "min_dwell"), f"min_dwell {rule.min_dwell} s must be shorter than "
+                                  f"tracking.window_seconds ({self.tracking.window_seconds} s)")
         return self
 
     def timezone_for(self, device: str) -> ZoneInfo:
@@ -356,28 +402,37 @@ def _rule_note(data: Any, path: tuple[str | int, ...]) -> str:
     return ""
 
 
-def _spec_error(
-    source: str, data: Any, root: Any, path: tuple[str | int, ...], msg: str, extra: int
-) -> SpecError:
+def _problem(source: str, data: Any, root: Any, path: tuple[str | int, ...], msg: str) -> str:
     key = ".".join(str(p) for p in path) or "(top level)"
-    where = key + _rule_note(data, path)
     line = _line_of(root, path) if root is not None else None
-    more = f" (and {extra} more error{'s' if extra > 1 else ''})" if extra else ""
-    return SpecError(
-        f"{source}{f':{line}' if line else ''}: invalid rule set at {where}: {msg}{more}",
-        hint=f"fix {key} in {source} and validate again",
-    )
+    return f"{source}{f':{line}' if line else ''}: invalid rule set at {key}{_rule_note(data, path)}: {msg}"
+
+
+def _spec_error(source: str, data: Any, root: Any, path: tuple[str | int, ...], msg: str) -> SpecError:
+    return _spec_errors(source, [_problem(source, data, root, path, msg)], path)
+
+
+def _spec_errors(source: str, problems: list[str], first: tuple[str | int, ...]) -> SpecError:
+    """One error naming every problem (each with its line and key), joined by "; ", the list kept in
+    ``problems`` for machine-readable output."""
+    key = ".".join(str(p) for p in first) or "(top level)"
+    more = f" and {len(problems) - 1} more place(s)" if len(problems) > 1 else ""
+    return SpecError("; ".join(problems), hint=f"fix {key}{more} in {source} and validate again",
+                     problems=problems)
 
 
 def _from_validation(source: str, data: Any, root: Any, exc: ValidationError) -> SpecError:
-    errors = exc.errors()
-    err = errors[0]
-    cause = (err.get("ctx") or {}).get("error")
-    path = cause.path if isinstance(cause, _KeyedError) else tuple(err["loc"])
-    msg = str(cause) if isinstance(cause, ValueError) else err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key (misspelt, or not allowed here)"
-    return _spec_error(source, data, root, path, msg, len(errors) - 1)
+    problems: list[str] = []
+    first: tuple[str | int, ...] = ()
+    for i, err in enumerate(exc.errors()):
+        cause = (err.get("ctx") or {}).get("error")
+        path = cause.path if isinstance(cause, _KeyedError) else tuple(err["loc"])
+        msg = str(cause) if isinstance(cause, ValueError) else err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt, or not allowed here)"
+        problems.append(_problem(source, data, root, path, msg))
+        first = path if i == 0 else first
+    return _spec_errors(source, problems, first)
 
 
 def _load(text: str, source: str) -> tuple[Any, Any]:
@@ -410,4 +465,4 @@ def parse_ruleset(text: str, source: str) -> RuleSet:
     except ValidationError as exc:
         raise _from_validation(source, data, root, exc) from None
     except _KeyedError as exc:
-        raise _spec_error(source, data, root, exc.path, str(exc), 0) from None
+        raise _spec_error(source, data, root, exc.path, str(exc)) from None

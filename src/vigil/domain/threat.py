@@ -5,6 +5,9 @@ and returns the events plus a new state (the input state is never modified). The
 give the same events, and a state saved with :meth:`ThreatState.to_dict` and restored with
 :meth:`ThreatState.from_dict` continues exactly as the original would.
 
+Rules judged per tracked object (``per_track``, ``min_dwell``) are evaluated by :mod:`vigil.domain.tracks`,
+camera-health rules by :mod:`vigil.domain.health`; :func:`evaluate` skips both.
+
 A rule *matches* a frame when the tenant/device patterns, a time window (if any) and at least ``min_count``
 objects passing the class, score, area and zone filters all hold. It *fires* when it matches, persistence
 holds (the rule matched in at least ``frames`` frames, this one included, whose timestamps lie within
@@ -30,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from vigil.domain.detections import Detections
 from vigil.domain.rules import NotifyTarget, Rule, RuleSet, Severity
@@ -70,10 +74,13 @@ class ThreatEvent:
     objects: tuple[dict[str, Any], ...]
     notify: tuple[NotifyTarget, ...]
     description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # track_id/evidence, or health condition/state
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (objects: label, class_id, score, box; notify: channel, to, sender)."""
+        """JSON-ready dict (objects: label, class_id, score, box; notify: channel, to, sender); ``extra``'s
+        keys are added beside the common fields."""
         return {
+            **self.extra,
             "event_id": self.event_id,
             "rule_id": self.rule_id,
             "rules_version": self.rules_version,
@@ -88,9 +95,13 @@ class ThreatEvent:
         }
 
 
-def event_id(rules_version: str, rule_id: str, device: str, ts: int, source: str) -> str:
-    """sha256 hex of the JSON array of the identifying fields (unambiguous, unlike plain concatenation)."""
-    key = json.dumps([rules_version, rule_id, device, ts, source], ensure_ascii=False, separators=(",", ":"))
+def event_id(rules_version: str, rule_id: str, device: str, ts: int, source: str, extra: str | None = None) -> str:
+    """sha256 hex of the JSON array of the identifying fields (unambiguous, unlike plain concatenation).
+    ``extra`` (a track id, a health transition) tells apart events of one rule on one frame."""
+    fields: list[object] = [rules_version, rule_id, device, ts, source]
+    if extra is not None:
+        fields.append(extra)
+    key = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
@@ -158,12 +169,12 @@ class ThreatState:
         return cls(devices)
 
 
-def matching_objects(rule: Rule, frame: FrameFacts) -> Detections:
-    """The frame's detections that pass the rule's class, score, area and zone filters."""
+def matching_mask(rule: Rule, frame: FrameFacts) -> npt.NDArray[np.bool_]:
+    """Which of the frame's detections pass the rule's class, score, area and zone filters."""
     det = frame.detections
+    mask: npt.NDArray[np.bool_] = det.score >= np.float32(rule.min_score)
     if not len(det):
-        return det
-    mask = det.score >= np.float32(rule.min_score)
+        return mask
     if rule.class_ids:
         mask &= np.isin(det.class_id, np.fromiter(rule.class_ids, dtype=np.int64))
     if rule.min_area > 0:
@@ -172,7 +183,13 @@ def matching_objects(rule: Rule, frame: FrameFacts) -> Detections:
         mask &= (w * h) / (float(frame.width) * float(frame.height)) >= rule.min_area
     if rule.zones:
         mask &= anchors_in_zones(det.xyxy, frame.width, frame.height, rule.zones)
-    return det.filter(mask)
+    return mask
+
+
+def matching_objects(rule: Rule, frame: FrameFacts) -> Detections:
+    """The frame's detections that pass the rule's class, score, area and zone filters."""
+    det = frame.detections
+    return det if not len(det) else det.filter(matching_mask(rule, frame))
 
 
 def _step(rule: Rule, memory: RuleMemory, ts: int, matched: bool, late: bool) -> tuple[bool, RuleMemory]:
@@ -226,8 +243,8 @@ def evaluate(
     events: list[ThreatEvent] = []
     memories: dict[str, RuleMemory] = {}
     for rule in ruleset.rules:
-        if not rule.applies_to(frame.tenant, frame.device):
-            continue
+        if rule.tracked or rule.health is not None or not rule.applies_to(frame.tenant, frame.device):
+            continue  # per-track and camera-health rules: vigil.domain.tracks, vigil.domain.health
         objects = matching_objects(rule, frame) if rule.active_at(local) else Detections.empty()
         matched = len(objects) >= rule.min_count
         memory = prior.rules.get(rule.id, RuleMemory()) if prior is not None else RuleMemory()

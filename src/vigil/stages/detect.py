@@ -7,10 +7,17 @@ The model is a file in the ``model`` input (a cross with the model repo, as in t
 commit re-runs detection with provenance. Detectors are cached per model blob: loaded once per worker.
 Output ``/<camera>/<ts>.json``: camera identity, the source frame, the model (file, sha256, kind, thresholds)
 and every object (label, COCO-80 id, TF label-map id, score, box).
+
+Frames come either straight from an image input (``images: validate``: every frame is detected) or through the
+motion stage (``motion: motion``): each motion record names its frame (path and sha256 in validate's repo) and
+says whether detection runs. A frame it rules out still gets a record, with no objects, ``skipped`` set to
+the reason (``no_motion``, ``unusable``) and the motion verdict, so downstream stages see every frame and the
+provenance says why nothing was detected.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -19,6 +26,7 @@ from typing import Any
 
 from vigil.domain.coco import class_index
 from vigil.errors import ModelError
+from vigil.pipeline.datums import FileRef
 from vigil.pipeline.transform import DatumContext, Outputs
 from vigil.stages.frames import FramePath
 from vigil.stages.records import encode_record
@@ -37,7 +45,8 @@ def _config(params: Mapping[str, Any]) -> DetectorConfig:
 
 class DetectStage:
     def __init__(self, params: Mapping[str, Any]) -> None:
-        self.images = str(params.get("images", "validate"))
+        self.motion = str(params["motion"]) if params.get("motion") else None
+        self.images = str(params.get("images", self.motion or "validate"))
         self.model = str(params.get("model", "model"))
         self.kind = params.get("kind")
         self.annotate = bool(params.get("annotate", False))
@@ -68,6 +77,19 @@ class DetectStage:
             self._detectors[model.oid] = (detector, info)
         return self._detectors[model.oid]
 
+    def _frames(self, ctx: DatumContext) -> list[tuple[FileRef, dict[str, Any] | None]]:
+        """(frame file, its motion record or None) for each frame of the datum."""
+        if self.motion is None:
+            return [(f, None) for f in ctx.files(self.images)]
+        out = []
+        for f in ctx.files(self.motion):
+            if f.path.endswith(".json"):
+                doc = json.loads(ctx.read(f))
+                src = doc["source"]
+                doc["_path"] = f.path  # the frame's record path (keeps a renamed duplicate's "~" suffix)
+                out.append((FileRef(src["path"], src["sha256"], int(src.get("size", 0))), doc))
+        return out
+
     def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
         by_model: dict[str, list[int]] = {}
         detectors: dict[str, tuple[Detector, dict[str, Any]]] = {}
@@ -78,25 +100,36 @@ class DetectStage:
         results: list[Outputs] = [{} for _ in datums]
         for oid, indexes in by_model.items():
             detector, info = detectors[oid]
-            frames = [(i, f) for i in indexes for f in datums[i].files(self.images)]
+            frames = [(i, f, m) for i in indexes for f, m in self._frames(datums[i])]
+            skipped = [(i, f, m) for i, f, m in frames if m is not None and not m["motion"]["detect"]]
+            for i, f, note in skipped:
+                assert note is not None
+                frame = FramePath.parse(note["_path"])
+                shape = (int(note["height"] or 1), int(note["width"] or 1))
+                results[i][frame.path(".json")] = _record(frame, f, shape, info, [], note)
+            todo = [(i, f, m) for i, f, m in frames if m is None or m["motion"]["detect"]]
             cache = shared_frames()  # validate's decoded pixels when this process has them, else a decode
-            images = [cache.decoded(f.oid, partial(datums[i].read, f)) for i, f in frames]
-            for (i, f), img, dets in zip(frames, images, detector.detect(images), strict=True):
-                frame = FramePath.parse(f.path)
+            images = [cache.decoded(f.oid, partial(datums[i].read, f)) for i, f, _ in todo]
+            for (i, f, m), img, dets in zip(todo, images, detector.detect(images), strict=True):
+                frame = FramePath.parse(f.path if m is None else m["_path"])
                 out = results[i]
-                out[frame.path(".json")] = _record(frame, f, img.shape, info, dets.to_records())
+                out[frame.path(".json")] = _record(frame, f, img.shape, info, dets.to_records(), m)
                 if self.annotate:
                     out[frame.path(".jpg")] = encode_jpeg(annotate(img, dets), 85)
         return results
 
 
 def _record(frame: FramePath, src: Any, shape: tuple[int, ...], model: dict[str, Any],
-            objects: list[dict[str, Any]]) -> bytes:
-    doc = {
+            objects: list[dict[str, Any]], motion: dict[str, Any] | None) -> bytes:
+    doc: dict[str, Any] = {
         "camera": frame.camera, "tenant": frame.tenant, "device": frame.device, "ts": frame.ts,
         "source": {"path": src.path, "sha256": src.oid}, "width": int(shape[1]), "height": int(shape[0]),
         "model": model, "objects": objects,
     }
+    if motion is not None:
+        doc["motion"] = motion["motion"]
+        if not motion["motion"]["detect"]:
+            doc["skipped"] = motion["motion"]["reason"]
     return encode_record(doc)
 
 

@@ -17,6 +17,7 @@ StageFactory = Callable[[Mapping[str, Any]], Transform]
 STAGES: dict[str, str] = {
     "noop": "vigil.stages.noop:NoopStage",
     "validate": "vigil.stages.validate:ValidateStage",
+    "motion": "vigil.stages.motion:MotionStage",
     "detect": "vigil.stages.detect:DetectStage",
     "threat": "vigil.stages.threat:ThreatStage",
     "report": "vigil.stages.report:ReportStage",

@@ -283,20 +283,26 @@ def daily_report_png(data: ReportData) -> bytes:
 
 def daily_report_figure(data: ReportData) -> Figure:
     """Threat events per day as bars stacked by class (legend by class right of the bars, in columns of at most
-    ``LEGEND_ROWS``; the stack's total on top), laid out on an Agg canvas.
+    ``LEGEND_ROWS``; the day's number of events on top), laid out on an Agg canvas.
 
     Size ``chart_width(number of days) x CHART_HEIGHT`` inches at ``DPI``; every text lies inside it. An event
-    with objects of several classes adds to each of them. Without events the chart says "no threats".
+    with objects of several classes adds to each of them (so a stack can be taller than the day's events, which
+    the label on top states). Without events the chart says "no threats".
     """
     cells, days, classes = _day_class_cells(data)
     fig, ax = _figure(len(days))
     bottom = _stack_bars(ax, cells, days, classes)
+    events = Counter[str]()
+    for (day, _device), n in data.per_day_device.items():
+        events[day] += n
     legend = None
     if days:
         size = _tick_labels(ax, days)
-        for x, total in enumerate(bottom):
-            ax.annotate(str(total), (x, total), xytext=(0, 2), textcoords="offset points", ha="center",
-                        va="bottom", fontsize=size)
+        # the number on top is the day's events (it adds up to the report's total), not the stack's height:
+        # an event with objects of several classes is in several segments
+        for x, (day, top) in enumerate(zip(days, bottom, strict=True)):
+            ax.annotate(_plural(events[day], "event"), (x, top), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=size)
         # columns of at most LEGEND_ROWS entries: a single column of many classes would run off the figure
         legend = ax.legend(title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0),
                            ncols=-(-len(classes) // LEGEND_ROWS))
@@ -308,7 +314,7 @@ def daily_report_figure(data: ReportData) -> Figure:
     suptitle = fig.suptitle("Threat events per day, by class", fontsize=14)
     ax.set_title(_subtitle(data), fontsize=9, y=1.0)  # y given: no per-draw search for a free spot
     ax.set_xlabel(f"day ({data.timezone})")
-    ax.set_ylabel("threat events per class")
+    ax.set_ylabel("events with each class (stacked)")
     _fit(fig, ax, suptitle, legend)
     return fig
 
@@ -338,11 +344,19 @@ def daily_report_json(data: ReportData) -> bytes:
 
 
 def daily_report_csv(data: ReportData) -> bytes:
-    """CSV ``day,device,class,count`` (header, ``\\n`` line ends), rows sorted by day, device, class."""
+    """CSV, one row per (day, device) with events, sorted: ``day,device,events,events_with_<class>...``.
+
+    ``events`` counts threat events (its column sums to the report's total); each ``events_with_<class>``
+    column counts the events with at least one object of that class, so an event with a car and a person
+    counts in both, and those columns may add up to more than ``events``. Header, ``\n`` line ends.
+    """
+    classes = sorted({cls for _, _, cls in data.per_day_device_class})
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["day", "device", "class", "count"])
-    writer.writerows([*key, n] for key, n in sorted(data.per_day_device_class.items()))
+    writer.writerow(["day", "device", "events", *(f"events_with_{c}" for c in classes)])
+    for (day, device), n in sorted(data.per_day_device.items()):
+        if n:
+            writer.writerow([day, device, n, *(data.per_day_device_class.get((day, device, c), 0) for c in classes)])
     return buf.getvalue().encode("utf-8")
 
 

@@ -1,7 +1,10 @@
 """``validate`` stage: quarantine bad frames with reasons; route good ones to ``/valid/<camera>/<ts>.<ext>``.
 
 Valid frames are the SAME blob under a new path (no byte copy). Invalid files keep their name under
-``/invalid/`` beside ``<name>.reasons.json`` listing every reason. Thresholds: ``params.config`` (see
+``/invalid/`` beside ``<name>.reasons.json`` listing every reason. A frame whose camera and time are known but
+whose picture is unusable (black, blank, low contrast, overexposed, blurry: what a covered or blinded camera
+sends) is also noted at ``/unusable/<camera>/<ts>.json``, where the motion stage finds it by camera and time,
+so that camera-health rules see a blinded camera instead of silence. Thresholds: ``params.config`` (see
 :class:`vigil.vision.quality.ValidationConfig`, including per-camera overrides). The pixels decoded to judge a
 valid frame are left in this process's frame cache for the detect stage (:mod:`vigil.vision.framecache`).
 """
@@ -15,7 +18,10 @@ from vigil.pipeline.transform import Blob, DatumContext, Outputs
 from vigil.stages.frames import FORMAT_EXT, FramePath
 from vigil.stages.records import encode_record
 from vigil.vision.framecache import shared_frames
-from vigil.vision.quality import ValidationConfig, validate_image
+from vigil.vision.quality import ValidationConfig, ValidationResult, validate_image
+
+# Reasons that say the picture is unusable, not that the upload is broken or unnamed: camera-health evidence.
+PICTURE_CODES = frozenset({"black", "blank", "low_contrast", "overexposed", "blurry"})
 
 
 class ValidateStage:
@@ -44,4 +50,15 @@ class ValidateStage:
                     outputs[f"/invalid{f.path}"] = Blob(f.oid, f.size)
                     report = {"path": f.path, "oid": f.oid, **result.to_dict()}
                     outputs[f"/invalid{f.path}.reasons.json"] = encode_record(report)
+                    if result.identity is not None and result.reasons and set(result.codes) <= PICTURE_CODES:
+                        frame = FramePath.of(result.identity)
+                        outputs[frame.path(".json", "/unusable")] = _unusable(frame, f.path, f.oid, f.size, result)
         return outputs
+
+
+def _unusable(frame: FramePath, path: str, oid: str, size: int, result: ValidationResult) -> bytes:
+    return encode_record({
+        "camera": frame.camera, "tenant": frame.tenant, "device": frame.device, "ts": frame.ts,
+        "source": {"path": f"/invalid{path}", "sha256": oid, "size": size},
+        "width": result.width, "height": result.height, "reasons": result.codes, "metrics": result.metrics,
+    })

@@ -12,6 +12,7 @@ import bisect
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,10 @@ class CommitBuilder:
         # Deleted files/folders, applied before the puts: "delete folder /a, then put file /a" works.
         self._deletes: set[str] = set()
         self.result: CommitInfo | None = None
+        # False: a commit that would change nothing is not made; ``result`` is then the branch head as it was
+        # and ``unchanged`` is True (an identical re-upload). Pipelines keep empty commits: one per input commit.
+        self.empty_ok = True
+        self.unchanged = False
 
     # staging --------------------------------------------------------------
     def put_stream(self, path: str, stream: BinaryIO) -> str:
@@ -134,14 +139,18 @@ class CommitBuilder:
                 raise ConflictError(f"{self.repo}@{self.branch} moved (head is now {head_id})",
                                     "re-run: another writer committed first")
         sources = [store.resolve_seq(conn, r, c) for r, c in self.provenance]
+        plan = _plan_changes(conn, chain_id, self._staged, self._deletes)
+        if not self.empty_ok and not plan.changes and head_seq is not None:
+            self.unchanged = True
+            return int(head_seq)
         commit_id = uuid.uuid4().hex
         seq = inserted_id(conn.execute(insert(s.commits).values(
             id=commit_id, repo_id=repo_id, chain_id=chain_id, parent_seq=head_seq, branch=self.branch,
             created_at=time.time(), description=self.description, origin=self.origin,
         )))
-        counts = _apply_changes(conn, chain_id, seq, self._staged, self._deletes)
-        conn.execute(update(s.commits).where(s.commits.c.seq == seq).values(**counts))
-        _register_blobs(conn, set(self._staged.values()))
+        _apply_changes(conn, chain_id, seq, plan)
+        new_bytes = _register_blobs(conn, plan.blobs)
+        conn.execute(update(s.commits).where(s.commits.c.seq == seq).values(**plan.counts, bytes_added=new_bytes))
         for src in sorted(set(sources)):
             conn.execute(insert(s.provenance).values(commit_seq=seq, source_seq=src))
         conn.execute(update(s.branches).where(b.id == branch[0]).values(head_seq=seq))
@@ -165,13 +174,25 @@ def _check_file_dir_clash(paths: Iterable[str]) -> None:
                                  "rename one of them")
 
 
-def _apply_changes(conn: Connection, chain_id: int, seq: int, puts: dict[str, tuple[str, int]],
-                   deletes: set[str]) -> dict[str, int]:
-    """Close replaced/deleted live entries and insert new ones; returns the commit's change counts.
+@dataclass
+class _ChangePlan:
+    """What a commit changes, computed before anything is written: entries to close, rows to add, counts."""
 
-    The commit's effect is computed as old state (live entries of the staged paths and of deleted folders)
-    minus deletions plus puts, so a folder deleted and a file re-put below it in one commit keeps that file.
-    """
+    close: list[int] = field(default_factory=list)
+    new_rows: list[dict[str, object]] = field(default_factory=list)
+    fresh_paths: list[str] = field(default_factory=list)  # new rows at paths that held nothing before
+    blobs: set[tuple[str, int]] = field(default_factory=set)  # (oid, size) of the new rows
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        return sum(self.counts.values())
+
+
+def _plan_changes(conn: Connection, chain_id: int, puts: dict[str, tuple[str, int]],
+                  deletes: set[str]) -> _ChangePlan:
+    """The commit's effect: old state (live entries of the staged paths and of deleted folders) minus deletions
+    plus puts, so a folder deleted and a file re-put below it in one commit keeps that file. Reads only."""
     e = s.entries.c
     old: dict[str, tuple[int, str]] = {}  # path -> (entry id, oid), live before this commit
     for part in chunks(sorted(puts.keys() | deletes)):
@@ -191,33 +212,39 @@ def _apply_changes(conn: Connection, chain_id: int, seq: int, puts: dict[str, tu
             old[sub] = (entry_id, oid)
             new[sub] = None
     new.update(puts)
-    close: list[int] = []
-    new_rows: list[dict[str, object]] = []
-    added = modified = deleted = bytes_added = 0
+    plan = _ChangePlan()
+    added = modified = deleted = 0
     for path in sorted(new):
         value, before = new[path], old.get(path)
         if value is None:
             if before is not None:
-                close.append(before[0])
+                plan.close.append(before[0])
                 deleted += 1
             continue
         oid, size = value
         if before is not None:
             if before[1] == oid:
                 continue  # unchanged content: nothing to record
-            close.append(before[0])
+            plan.close.append(before[0])
             modified += 1
         else:
             added += 1
-        bytes_added += size
-        new_rows.append({"chain_id": chain_id, "path": path, "oid": oid, "size": size, "from_seq": seq})
-    for part in chunks(close):
+            plan.fresh_paths.append(path)
+        plan.new_rows.append({"chain_id": chain_id, "path": path, "oid": oid, "size": size})
+        plan.blobs.add((oid, size))
+    plan.counts = {"n_added": added, "n_modified": modified, "n_deleted": deleted}
+    return plan
+
+
+def _apply_changes(conn: Connection, chain_id: int, seq: int, plan: _ChangePlan) -> None:
+    """Close replaced/deleted live entries and insert the new ones as of commit ``seq``."""
+    e = s.entries.c
+    for part in chunks(plan.close):
         conn.execute(update(s.entries).where(e.id.in_(part)).values(to_seq=seq))
     # after the closes, so a file may replace a folder deleted in the same commit
-    _check_no_clash(conn, chain_id, [str(r["path"]) for r in new_rows if str(r["path"]) not in old])
-    if new_rows:
-        conn.execute(insert(s.entries), new_rows)
-    return {"n_added": added, "n_modified": modified, "n_deleted": deleted, "bytes_added": bytes_added}
+    _check_no_clash(conn, chain_id, plan.fresh_paths)
+    if plan.new_rows:
+        conn.execute(insert(s.entries), [{**row, "from_seq": seq} for row in plan.new_rows])
 
 
 def _live_below(conn: Connection, chain_id: int, path: str) -> list[tuple[int, str, str]]:
@@ -278,15 +305,17 @@ def _live_below_any(n: int) -> CompoundSelect[Any]:
                        for i in range(n))).limit(1)
 
 
-def _register_blobs(conn: Connection, blobs: set[tuple[str, int]]) -> None:
-    """Record blobs in the registry (``gc`` and ``fsck`` use it), ignoring ones already known."""
+def _register_blobs(conn: Connection, blobs: set[tuple[str, int]]) -> int:
+    """Record blobs in the registry (``gc`` and ``fsck`` use it), ignoring ones already known; returns the bytes
+    of the blobs that were new to the store (what a commit really added: deduplicated content costs nothing)."""
     if not blobs:
-        return
+        return 0
     rows = sorted(blobs)
     known: set[str] = set()
     for part in chunks([oid for oid, _ in rows]):
         known.update(conn.execute(select(s.blobs.c.oid).where(s.blobs.c.oid.in_(part))).scalars())
     now = time.time()
-    fresh = [{"oid": oid, "size": size, "created_at": now} for oid, size in rows if oid not in known]
+    fresh = dict((oid, size) for oid, size in rows if oid not in known)
     if fresh:
-        conn.execute(insert(s.blobs), fresh)
+        conn.execute(insert(s.blobs), [{"oid": oid, "size": size, "created_at": now} for oid, size in fresh.items()])
+    return sum(fresh.values())

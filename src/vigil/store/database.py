@@ -14,17 +14,18 @@ from vigil.errors import StoreError
 from vigil.store import migrations
 
 
-def make_engine(url: str, *, migrate: bool = True) -> Engine:
+def make_engine(url: str, *, migrate: bool | None = True) -> Engine:
     """An engine for ``url`` with the schema at the current revision (:mod:`vigil.store.migrations`: upgraded
-    when behind, or ``WorkspaceError`` when ``migrate`` is off). SQLite gets WAL, foreign keys and write locks up
-    front."""
+    when behind, or ``WorkspaceError`` when ``migrate`` is False; None leaves the schema unchecked, for
+    ``vigil migrate`` itself). SQLite gets WAL, foreign keys and write locks up front."""
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 60})
             _configure_sqlite(engine)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        migrations.ensure_current(engine, migrate=migrate)
+        if migrate is not None:
+            migrations.ensure_current(engine, migrate=migrate)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open metadata database {redact_url(url)}: {exc.__class__.__name__}: {exc}",
                          "check the `metadata` URL in .vigil/vigil.yaml and that the server is up") from exc

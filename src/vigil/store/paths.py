@@ -21,7 +21,8 @@ def check_name(kind: str, name: str) -> str:
 
 
 def normalize_path(path: str) -> str:
-    """Canonical repo path: leading '/', no empty, '.' or trailing segments. Rejects '..', NUL and non-UTF-8.
+    """Canonical repo path: leading '/', no empty, '.' or trailing segments. Rejects '..', backslashes, control
+    characters and non-UTF-8.
 
     ``"a//b/./c"`` -> ``"/a/b/c"``; ``""`` and ``"/"`` -> ``"/"`` (the repo root).
     """
@@ -34,7 +35,9 @@ def normalize_path(path: str) -> str:
         ) from exc
     if "\x00" in path or any(ord(c) < 32 for c in path):
         raise UsageError(f"path {path!r} contains control characters", "rename it without them")
-    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if "\\" in path:  # refused, not read as a separator: a Windows path pasted here is a mistake, not folders
+        raise UsageError(f"path {path!r} contains a backslash", "use '/' between folders and no '\\' in names")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise UsageError(f"path {path!r} contains '..'", "repo paths cannot point outside the repo")
     return "/" + "/".join(parts)

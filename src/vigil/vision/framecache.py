@@ -13,16 +13,14 @@ used frames first out. Cached arrays are read-only: a stage that draws on a fram
 from __future__ import annotations
 
 import builtins
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from vigil.errors import UsageError
+from vigil.settings import DEFAULT_FRAME_CACHE_MB as DEFAULT_MB
+from vigil.settings import FRAME_CACHE_MB as ENV
+from vigil.settings import frame_cache_bytes
 from vigil.vision.image import BGRImage, decode_image
-
-DEFAULT_MB = 256
-ENV = "VIGIL_FRAME_CACHE_MB"
 
 
 class FrameCache:
@@ -81,18 +79,6 @@ class FrameCache:
         return frame if frame is not None else decode_image(read())
 
 
-def _budget_from_env() -> int:
-    raw = os.environ.get(ENV, str(DEFAULT_MB)).strip()
-    try:
-        mb = float(raw)
-    except ValueError:
-        raise UsageError(f"{ENV}={raw!r} is not a number of megabytes",
-                         f"set {ENV} to e.g. 256, or 0 to turn the decoded-frame cache off") from None
-    if mb < 0:
-        raise UsageError(f"{ENV}={raw!r} is negative", f"set {ENV} to 0 or more")
-    return int(mb * (1 << 20))
-
-
 _shared: FrameCache | None = None
 _shared_lock = threading.Lock()
 
@@ -102,7 +88,7 @@ def shared_frames() -> FrameCache:
     global _shared
     with _shared_lock:
         if _shared is None:
-            _shared = FrameCache(_budget_from_env())
+            _shared = FrameCache(frame_cache_bytes())
         return _shared
 
 

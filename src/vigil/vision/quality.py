@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,10 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile, UnidentifiedImageError
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -41,6 +37,7 @@ from pydantic import (
 
 from vigil.domain.identity import Identity, merge_identity, parse_name, parse_sidecar
 from vigil.errors import SpecError
+from vigil.vision.camera_settings import CameraOverrides, first_error
 from vigil.vision.image import BGRImage, ImageDecodeError, decode_image
 
 log = logging.getLogger(__name__)
@@ -92,14 +89,12 @@ class ValidationResult:
         }
 
 
-class ValidationConfig(BaseModel):
+class ValidationConfig(CameraOverrides):
     """Thresholds of the validate stage. Defaults were measured on the seed images and the eval datasets.
 
     ``cameras`` maps a device glob (``fnmatch``, case-sensitive) to field overrides, e.g.
     ``{"night-*": {"min_brightness": 2}}``; see :meth:`for_device`.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     allowed_formats: tuple[str, ...] = ("JPEG", "PNG", "WEBP")
     min_width: int = Field(32, ge=1)
@@ -118,8 +113,6 @@ class ValidationConfig(BaseModel):
     analysis_size: int = Field(512, ge=16)  # longest side of the grey image the statistics are measured on
     require_identity: bool = True
     timezone: str = "UTC"  # camera wall-clock zone for naive EXIF / sidecar times
-    cameras: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    _per_device: dict[str, ValidationConfig] = PrivateAttr(default_factory=dict)
 
     @field_validator("allowed_formats", mode="before")
     @classmethod
@@ -148,36 +141,7 @@ class ValidationConfig(BaseModel):
             if getattr(self, low) > getattr(self, high):
                 lo, hi = getattr(self, low), getattr(self, high)
                 raise ValueError(f"{low} ({lo}) must not exceed {high} ({hi})")
-        for glob, override in self.cameras.items():
-            if "cameras" in override:
-                raise ValueError(f"cameras[{glob!r}]: overrides cannot nest 'cameras'")
-            try:
-                self._with(override)
-            except ValidationError as exc:
-                raise ValueError(f"cameras[{glob!r}]: {_first_error(exc)}") from None
         return self
-
-    def _with(self, override: dict[str, Any]) -> ValidationConfig:
-        base = self.model_dump(exclude={"cameras"})
-        return ValidationConfig.model_validate({**base, **override})
-
-    def for_device(self, device: str) -> ValidationConfig:
-        """The config for one camera: every matching ``cameras`` entry applied in order (later wins).
-
-        The result has no ``cameras`` map of its own; ``self`` is returned when nothing matches.
-        """
-        if not self.cameras:
-            return self
-        cached = self._per_device.get(device)
-        if cached is None:
-            merged: dict[str, Any] = {}
-            for glob, override in self.cameras.items():
-                if fnmatchcase(device, glob):
-                    merged.update(override)
-            cached = self._with(merged) if merged else self
-            if len(self._per_device) < 4096:  # bounded: device names come from uploads
-                self._per_device[device] = cached
-        return cached
 
     @classmethod
     def parse(cls, data: Any, where: str = "validate config") -> ValidationConfig:
@@ -186,13 +150,7 @@ class ValidationConfig(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             hint = "fix the key, or remove it to use the default"
-            raise SpecError(f"{where}: {_first_error(exc)}", hint) from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-    return f"{loc}: {err['msg']}"
+            raise SpecError(f"{where}: {first_error(exc)}", hint) from None
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import time
 import uvicorn
 
 from vigil.app import App
+from vigil.errors import RedactingFilter
 from vigil.web.factory import MAX_BODY, create_app
 
 log = logging.getLogger("vigil.serve")
@@ -44,6 +45,7 @@ def configure_logging(json_lines: bool, level: int = logging.INFO) -> None:
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactTokens())
+    handler.addFilter(RedactingFilter())  # passwords in URLs, bearer headers, key=value secrets
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
