@@ -39,7 +39,7 @@ def _time(text: str | None) -> int | None:
 def feedback(event_id: str,
              verdict: Annotated[str | None, typer.Option(help="true_positive (tp) or false_positive (fp).")] = None,
              note: Annotated[str, typer.Option(help="Why.")] = "",
-             json: Annotated[bool, typer.Option("--json")] = False) -> None:
+             json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Record a verdict on an event (or, without --verdict, mark it reviewed); kept in the feedback repo."""
     verdict = {"tp": "true_positive", "fp": "false_positive"}.get(verdict or "", verdict)
     doc = state.app().feedback(_owner(), event_id, verdict, note)
@@ -52,7 +52,7 @@ def feedback(event_id: str,
 def precision(by: Annotated[str, typer.Option(help="rule, camera or label.")] = "rule",
               since: Annotated[str | None, typer.Option(help="From (unix seconds or ISO-8601).")] = None,
               until: Annotated[str | None, typer.Option(help="Until, exclusive.")] = None,
-              json: Annotated[bool, typer.Option("--json")] = False) -> None:
+              json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Precision per rule, camera or label from feedback: true / (true + false positives)."""
     rows = state.app().precision(_owner(), by, _time(since), _time(until))
     if json:

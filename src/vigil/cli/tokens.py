@@ -22,7 +22,7 @@ def create(role: Annotated[str, typer.Option(help="admin, operator, viewer or ca
            tenant: Annotated[str | None, typer.Option(help="Only this tenant's data (default: every tenant).")] = None,
            camera: Annotated[list[str] | None, typer.Option(help="Only this camera (repeat; * and ? allowed).")] = None,
            name: Annotated[str, typer.Option(help="A note on what it is for.")] = "",
-           json: Annotated[bool, typer.Option("--json")] = False) -> None:
+           json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Create a token; it is printed once (only its hash is stored)."""
     token, info = state.app().create_token(None, role, tenant, camera or [], name)
     if json:
@@ -34,7 +34,7 @@ def create(role: Annotated[str, typer.Option(help="admin, operator, viewer or ca
 
 
 @token_app.command("list")
-def list_(json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_(json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """Tokens (never their secrets)."""
     tokens = state.app().list_tokens()
     if json:
