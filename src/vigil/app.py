@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from vigil.errors import NotFoundError, UsageError, VigilError
 from vigil.serving import ServingAPI
@@ -24,11 +24,12 @@ from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
 from vigil.store.paths import RepoRef, join, normalize_path
 from vigil.store.store import DEFAULT_BRANCH, Store
-from vigil.store.workspace import Workspace
+from vigil.store.workspace import Workspace, WorkspaceConfig
 
 # Pipelines, stages, executors and models are imported where used: `vigil put` and the other data commands
 # need only the store, and each command pays only for what it uses (issue 18: start-up).
 if TYPE_CHECKING:
+    from vigil.alerts.service import AlertService
     from vigil.executors.local import LocalExecutor
     from vigil.pipeline.jobs import JobInfo, ProgressFn
     from vigil.pipeline.registry import Pipeline
@@ -197,6 +198,18 @@ class _Limited:
         return chunk
 
 
+def render_evidence(oid: str, read: Callable[[], bytes], objects: list[dict[str, Any]]) -> bytes:
+    """The evidence picture of an event: its frame (blob ``oid``, bytes from ``read``) with the event's objects
+    boxed, as JPEG. Boxes are drawn where a person looks at them (alerts, the demo), from the records; the pixels
+    come from the decoded-frame cache when this process validated the frame moments ago."""
+    from vigil.domain.detections import Detections
+    from vigil.vision.draw import annotate
+    from vigil.vision.framecache import shared_frames
+    from vigil.vision.image import encode_jpeg
+
+    return encode_jpeg(annotate(shared_frames().decoded(oid, read), Detections.from_records(objects)), 85)
+
+
 def match_glob(pattern: str, path: str) -> bool:
     """``*`` and ``?`` stay within one path segment, ``**`` crosses segments, ``[...]`` is a class."""
     regex = re.escape(pattern).replace(r"\*\*", "\x00").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
@@ -246,8 +259,8 @@ class App(ServingAPI):
             engine.dispose()
 
     @classmethod
-    def init(cls, folder: Path) -> App:
-        return cls(Workspace.init(folder))
+    def init(cls, folder: Path, config: WorkspaceConfig | None = None) -> App:
+        return cls(Workspace.init(folder, config))
 
     @cached_property
     def store(self) -> Store:
@@ -365,13 +378,24 @@ class App(ServingAPI):
         return Runner(self.store, self.executor, self.factory_for)
 
     @cached_property
+    def alerts(self) -> AlertService:
+        """Alerts: the outbox, delivery, channels (``alerts:`` in ``.vigil/vigil.yaml``)."""
+        from vigil.alerts.service import AlertService
+        from vigil.domain.alerting import AlertsConfig
+
+        config = self.workspace.config.alerts or AlertsConfig()
+        return AlertService(self.store, config, self.workspace.root, renderer=render_evidence)
+
+    @cached_property
     def duties(self) -> list[Duty]:
-        """What runs after each pass of the runner, in this order: the derived indexes the API reads."""
+        """What runs after each pass of the runner (and after each published job), in this order: new events
+        into the alert outbox, delivery of the alerts due, then the derived indexes the API reads."""
         from vigil.index.cameras import cameras_index
         from vigil.index.events import events_index
         from vigil.index.feedback import feedback_index
 
-        return [events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
+        return [self.alerts.feeder(), self.alerts.worker(),
+                events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Derive every index again from its repo (``vigil index rebuild``): records derived per index."""
@@ -395,9 +419,14 @@ class App(ServingAPI):
                       progress: ProgressFn | None = None) -> RunReport:
         """One pass over the DAG (or one pipeline), then the duties: jobs run, pipelines skipped and why,
         pipelines that failed."""
-        report = self.runner.run_once(pipeline, force=force, progress=progress)
+        report = self.runner.run_once(pipeline, force=force, progress=progress, after_job=self._after_job)
         self.run_duties()
         return report
+
+    def _after_job(self, job: JobInfo) -> None:
+        """Duties right after a published job, so an alert is handed over as soon as its threat commit is
+        durable, without waiting for the pipelines downstream (the report)."""
+        self.run_duties()
 
     def run(self, pipeline: str | None = None, *, force: bool = False,
             progress: ProgressFn | None = None) -> list[JobInfo]:
@@ -412,7 +441,7 @@ class App(ServingAPI):
               on_report: Callable[[RunReport], None] | None = None, progress: ProgressFn | None = None) -> None:
         """Run pipelines as commits arrive until ``should_stop``; never stops on a failure."""
         self.runner.watch(interval=interval, should_stop=should_stop, on_report=on_report, progress=progress,
-                          between=self.run_duties)
+                          between=self.run_duties, after_job=self._after_job)
 
     def close(self) -> None:
         """Flush pushed frames, stop background threads, release database connections."""
@@ -487,4 +516,5 @@ def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:
     return topological_order(specs)
 
 
-__all__ = ["App", "Duty", "PutResult", "Skipped", "Upload", "UploadPlan", "match_glob", "plan_uploads"]
+__all__ = ["App", "Duty", "PutResult", "Skipped", "Upload", "UploadPlan", "match_glob", "plan_uploads",
+           "render_evidence"]

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from vigil.app import App, cache_dir
+from vigil.app import App, cache_dir, render_evidence
 from vigil.errors import UsageError
 from vigil.pipeline.jobs import JobInfo, ProgressFn
 from vigil.store.workspace import CONFIG_DIR
@@ -38,14 +38,23 @@ class DemoSummary:
     events: list[dict[str, Any]] = field(default_factory=list)
     report_files: list[Path] = field(default_factory=list)
     evidence_files: list[Path] = field(default_factory=list)
+    alert_files: list[Path] = field(default_factory=list)  # the alerts, as .eml files (the demo's channel)
+
+
+ALERTS_FOLDER = "alerts"
 
 
 def prepare_workspace(folder: Path, fresh: bool) -> App:
+    """A new workspace whose alerts go to ``.eml`` files in ``<folder>/alerts`` (no mail server needed)."""
+    from vigil.domain.alerting import AlertsConfig, FileChannel
+    from vigil.store.workspace import WorkspaceConfig
+
     if (folder / CONFIG_DIR).exists():
         if not fresh:
             raise UsageError(f"{folder} already holds a workspace", "pass --fresh to recreate it, or pick a folder")
         shutil.rmtree(folder)
-    return App.init(folder)
+    alerts = AlertsConfig(channels={"demo-mail": FileChannel(type="file", path=ALERTS_FOLDER)})
+    return App.init(folder, WorkspaceConfig(alerts=alerts))
 
 
 def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = None) -> DemoSummary:
@@ -73,16 +82,14 @@ def write_evidence(app: App, threat: dict[str, Any], folder: Path) -> Path:
     Boxes are drawn here, where a person looks at them, from the records: the pipeline itself stores no
     annotated copy of each frame.
     """
-    from vigil.domain.detections import Detections
-    from vigil.vision.draw import annotate
-    from vigil.vision.image import decode_image, encode_jpeg
-
     detect: dict[str, Any] = json.loads(app.store.read_bytes("detect", None, threat["source"]))
-    frame = decode_image(app.store.read_bytes("validate", None, detect["source"]["path"]))
+    path = detect["source"]["path"]
     objects = {json.dumps(o, sort_keys=True): o for e in threat["events"] for o in e["objects"]}
     dest: Path = folder / threat["camera"] / f"{threat['ts']}.jpg"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_bytes(encode_jpeg(annotate(frame, Detections.from_records(list(objects.values()))), 90))
+    frame = detect["source"]["sha256"]
+    dest.write_bytes(render_evidence(frame, lambda: app.store.read_bytes("validate", None, path),
+                                     list(objects.values())))
     return dest
 
 
@@ -106,6 +113,7 @@ def collect(app: App, summary: DemoSummary) -> None:
         summary.events.extend(doc["events"])
         if doc["events"]:
             summary.evidence_files.append(write_evidence(app, doc, summary.workspace / "evidence"))
+    summary.alert_files = sorted((summary.workspace / ALERTS_FOLDER).glob("*/*.eml"))
     out = summary.workspace / "report"
     out.mkdir(exist_ok=True)
     for f in store.list_files("report"):

@@ -21,6 +21,7 @@ from vigil.store.paths import RepoRef
 from vigil.store.store import DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
+    from vigil.alerts.service import AlertService
     from vigil.index import evidence as event_evidence
     from vigil.index.events import EventPage, EventQuery
     from vigil.ingest.committer import Ack
@@ -40,6 +41,9 @@ class ServingAPI:
         def ls(self, target: str) -> list[FileInfo]: ...
 
         def diff(self, a: str, b: str) -> list[Change]: ...
+
+        @property
+        def alerts(self) -> AlertService: ...
 
     @cached_property
     def frame_push(self) -> FramePush:
@@ -262,7 +266,11 @@ class ServingAPI:
         """What monitoring reads: jobs and datums by state, lease holders, index sizes (one call per scrape)."""
         from vigil.index import monitoring
 
-        return monitoring.snapshot(self.store)
+        return {**monitoring.snapshot(self.store), "outbox": self.alert_counts()}
+
+    def alert_counts(self) -> dict[str, int]:
+        """Alert deliveries by state (the outbox depth)."""
+        return self.alerts.counts()
 
 
 def _ping(store: Store) -> None:

@@ -58,3 +58,16 @@ def test_demo_on_the_seed_stills(tmp_path: Path) -> None:
         plain = cv2.imread(str(next(Path(SHARED / "data" / "seed").glob(f"{camera}_{ts}.jpg"))))
         assert drawn.shape == plain.shape
         assert np.abs(drawn.astype(int) - plain.astype(int)).max() > 100, f"{p}: no box drawn"
+    # the delivery path: no mail server configured, so the demo's `file` channel wrote one e-mail per alert
+    # (bursts of one camera grouped: dev1's three frames and dev4's two are one alert each), evidence inline
+    import email
+    import email.policy
+
+    emls = sorted((tmp_path / "demo" / "alerts").rglob("*.eml"))
+    assert [p.parent.name for p in emls] == ["dev1", "dev3", "dev4"], out
+    for p in emls:
+        msg = email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        assert str(msg["Message-ID"]).startswith("<vigil.") and "(rule.json)" in str(msg["Subject"])
+        assert [part.get_content_type() for part in msg.walk() if part.get_content_maintype() == "image"] == [
+            "image/jpeg"]
+    assert "add an SMTP channel" in out

@@ -75,7 +75,8 @@ def test_the_incremental_report_reads_only_the_changed_records(tmp_path: Path) -
 
     app.store.objects.open = counting_open  # type: ignore[method-assign]
     commit(app.store, "threat", {PATHS[8]: record(PATHS[8], 2, "dog")})
-    (job,) = app.runner.run_once("inc").jobs  # the job alone: app.run's duties (events index) read the record too
+    # the report job's own reads: the runner alone (app.run's duties, e.g. the alert outbox, read new records too)
+    (job,) = app.runner.run_once("inc").jobs
     assert job.state == "SUCCESS"
     assert len(reads) == 2  # the previous report's JSON and the one new record, not the other 8
     report = json.loads(app.store.read_bytes("inc", None, "/daily_report.json"))

@@ -16,6 +16,8 @@ from vigil.cli.tables import print_table
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from vigil.demo import DemoSummary
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (see docs/json.md).")]
 model_app = typer.Typer(help="Detection models: the catalogue, downloads, the model repo.", no_args_is_help=True)
 rules_app = typer.Typer(help="Threat rule sets: validate, back-test.", no_args_is_help=True)
@@ -48,6 +50,7 @@ def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)cr
         out.print(f"evidence (frames with events, their objects boxed): {summary.evidence_files[0].parent.parent}/")
         for path in summary.evidence_files:
             out.print(f"  {path.relative_to(summary.evidence_files[0].parent.parent)}")
+    _print_alerts(summary, folder)
     out.print("[bold]report[/]:")
     for path in summary.report_files:
         out.print(f"  {path}")
@@ -70,6 +73,23 @@ def _print_explore(folder: Path) -> None:
         out.print(f"  {exe} -w {ws} {command}", markup=False)
     if exe != "vigil" and here is not None and (here.parent / "activate").exists():
         out.print(f"(or put vigil on PATH first: source {shlex.quote(str(here.parent / 'activate'))})", markup=False)
+
+
+def _print_alerts(summary: DemoSummary, folder: Path) -> None:
+    """The demo's alerts (.eml files: no mail server is configured) and how to send them by e-mail instead."""
+    from rich.markup import escape
+
+    if summary.alert_files:
+        base = summary.alert_files[0].parent.parent
+        out.print(f"[bold]alerts[/] ({len(summary.alert_files)} e-mail(s), evidence inline; no mail server is "
+                  f"configured, so the demo's `file` channel wrote them): {base}/")
+        for path in summary.alert_files:
+            out.print(f"  {path.relative_to(base)}")
+        out.print(escape("  To e-mail them instead, add an SMTP channel to .vigil/vigil.yaml (README: Alerts), e.g.\n"
+                         "    alerts:\n      channels:\n        mail: {type: smtp, host: smtp.example.com, "
+                         "username: vigil, password: {env: SMTP_PASSWORD}, sender: vigil@example.com, "
+                         "to: [guard@example.com]}"))
+        out.print(f"  then check it with [cyan]vigil -w {folder} alerts test mail[/]")
 
 
 @model_app.command("list")

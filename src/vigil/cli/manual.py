@@ -44,6 +44,11 @@ EXAMPLES: dict[str, list[str]] = {
     "eval": ["vigil eval --images frames/ --gt gt.json --class-map truck,bus=car   # gt format: docs/eval-gt.md"],
     "bench": ["vigil bench --images frames/ --rounds 5"],
     "demo": ["vigil demo", "vigil demo /tmp/demo --no-fresh"],
+    "alerts list": ["vigil alerts list --state dead", "vigil alerts list --json | jq -r '.[].alert_id'"],
+    "alerts show": ["vigil alerts show 3f2a9c"],
+    "alerts retry": ["vigil alerts retry 3f2a9c", "vigil alerts retry --dead"],
+    "alerts test": ["vigil alerts test mail", "vigil alerts test hook --to https://hooks.example.com/vigil"],
+    "alerts deliver": ["vigil alerts deliver", "vigil alerts deliver --watch"],
 }
 
 

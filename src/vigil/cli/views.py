@@ -60,6 +60,14 @@ KINDS: dict[str, tuple[str, list[str]]] = {
     "validation": ("pipeline validate, rules validate",
                    ["file", "valid", "pipelines | rules, version", "errors (when not valid)"]),
     "lineage": ("lineage", ["commit (repo@id)", "file", "upstream", "downstream [{repo, commit, origin, depth}]"]),
+    "alert": ("alerts list (list), alerts show (+ event, record, frame_oid, frame_committed_at, timezone, "
+              "attempts_log [{number, worker, started_at, finished_at, outcome, code, error}])",
+              ["id", "alert_id", "event_id", "state", "kind", "channel", "target", "rule", "severity", "camera", "ts",
+               "attempts", "grouped", "created_at", "sent_at", "next_attempt_at", "latency", "last_code",
+               "last_error"]),
+    "alert channel": ("alerts channels (list)",
+                      ["name", "type", "destination", "recipients", "secrets", "routes",
+                       "disabled [{target, reason, at}]"]),
 }
 
 

@@ -58,10 +58,12 @@ class Runner:
         self.keeper = LeaseKeeper(self.leases)
         self.backoff = backoff
 
-    def run_once(self, only: str | None = None, *, force: bool = False, progress: ProgressFn | None = None
-                 ) -> RunReport:
+    def run_once(self, only: str | None = None, *, force: bool = False, progress: ProgressFn | None = None,
+                 after_job: Callable[[JobInfo], object] | None = None) -> RunReport:
         """A job for each pipeline with new input or due retries (just ``only`` if given), upstream first.
-        A pipeline backing off is skipped unless it is named in ``only`` or ``force`` is set."""
+        A pipeline backing off is skipped unless it is named in ``only`` or ``force`` is set. ``after_job`` runs
+        after each job that published an output commit (e.g. alert delivery: an alert need not wait for the
+        pipelines downstream of threat)."""
         report = RunReport()
         pipelines = [get_pipeline(self.store, only)] if only else list_pipelines(self.store)
         now = time.time()
@@ -77,11 +79,14 @@ class Runner:
                 report.skipped[p.name] = f"being run by {holder.holder if holder else 'another runner'}"
                 continue
             self.keeper.hold(lease)
+            ran = len(report.jobs)
             try:
                 self._run_one(p, lease, force, progress, report)
             finally:
                 self.keeper.drop(lease.name)
                 self.leases.release(lease)
+            if after_job and len(report.jobs) > ran and report.jobs[-1].output_commit:
+                after_job(report.jobs[-1])
         return report
 
     def _run_one(self, p: Pipeline, lease: Lease, force: bool, progress: ProgressFn | None,
@@ -124,14 +129,16 @@ class Runner:
 
     def watch(self, *, interval: float = 1.0, should_stop: Callable[[], bool] = lambda: False,
               on_report: Callable[[RunReport], None] | None = None, progress: ProgressFn | None = None,
-              between: Callable[[], int] | None = None) -> None:
+              between: Callable[[], int] | None = None, after_job: Callable[[JobInfo], object] | None = None
+              ) -> None:
         """Keep running pending jobs as commits arrive, polling every ``interval`` seconds, until
         ``should_stop``. Never returns on a failing pipeline or an unreachable database: it logs, waits and
-        retries. ``between`` runs after each pass (other duties, e.g. alert delivery; returns work done)."""
+        retries. ``between`` runs after each pass (other duties, e.g. alert delivery; returns work done),
+        ``after_job`` after each published job."""
         outage = 0
         while not should_stop():
             try:
-                report = self.run_once(progress=progress)
+                report = self.run_once(progress=progress, after_job=after_job)
                 done = between() if between else 0
                 outage = 0
             except VigilError as exc:  # e.g. the database is down: wait, then try again

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vigil.domain.alerting import AlertsConfig
 from vigil.errors import AlreadyExistsError, WorkspaceError
 from vigil.store.database import make_engine
 from vigil.store.objects import LocalObjectStore, ObjectStore
@@ -47,6 +48,7 @@ class WorkspaceConfig(BaseModel):
     # auto: bring the metadata schema up to date when the workspace is opened; manual: only `vigil migrate` does
     migrate: Literal["auto", "manual"] = "auto"
     objects: Annotated[LocalObjects | S3Objects, Field(discriminator="kind")] = LocalObjects()
+    alerts: AlertsConfig | None = None  # channels, routing, grouping, retries (vigil.domain.alerting)
 
 
 class Workspace:

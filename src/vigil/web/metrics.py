@@ -1,8 +1,8 @@
 """Prometheus metrics of one server: counters kept in-process (frames, bytes, requests, latencies) and a
 collector that reads the site's state (jobs, datums, leases, indexes) from the application once per scrape.
 
-Alert delivery (``vigil.alerts``) registers its own metrics (alerts by channel and state, outbox depth,
-commit-to-alert latency) through :func:`register_alert_metrics` when that module provides them.
+Alert delivery's own metrics (``vigil.alerts.metrics``) are exported too, and the outbox depth (deliveries by
+state) is read with the site's state.
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class SiteCollector(Collector):
         yield leases
         yield GaugeMetricFamily("vigil_events_indexed", "Events in the events index.", value=snap["events"])
         yield GaugeMetricFamily("vigil_cameras", "Cameras with valid frames.", value=snap["cameras"])
+        outbox = GaugeMetricFamily("vigil_alert_outbox", "Alert deliveries in the outbox, by state.", labels=["state"])
+        for state, n in sorted(snap.get("outbox", {}).items()):
+            outbox.add_metric([state], n)
+        yield outbox
 
 
 class Metrics:
@@ -91,13 +95,12 @@ class Metrics:
 
 
 def register_alert_metrics(registry: CollectorRegistry) -> None:
-    """Hook for alert delivery: ``vigil.alerts.metrics.register(registry)`` adds alerts by channel and state,
-    outbox depth and the commit-to-alert latency histogram, once that module exists."""
-    try:
-        from vigil.alerts import metrics as alert_metrics  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    alert_metrics.register(registry)
+    """Alert delivery's metrics (``vigil.alerts.metrics``: deliveries enqueued by state, attempts by channel and
+    outcome, frame-commit-to-alert latency by channel) on this server's registry too."""
+    from vigil.alerts import metrics as alert_metrics
+
+    for collector in (alert_metrics.ENQUEUED, alert_metrics.ATTEMPTS, alert_metrics.LATENCY):
+        registry.register(collector)
 
 
 __all__ = ["Metrics", "register_alert_metrics"]

@@ -1,7 +1,7 @@
 """`vigil serve`: API tokens, and the derived indexes the API queries (events, their labels, cameras, feedback).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 
 * ``api_tokens``: hashed API tokens with role, tenant and camera scopes (``vigil.store.tokens``);
 * ``events`` / ``event_labels``: the events index derived from the threat repo (``vigil.index.events``);
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
