@@ -59,7 +59,7 @@ push:
 	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host:port"; exit 2; }
 	deploy/containers/push.sh $(REGISTRY) $(ROLES)
 
-# Regenerate the dependency lock from a fresh resolved install of vigil[s3,postgres].
+# Regenerate the dependency lock from a fresh resolved install of vigil[s3,postgres,server].
 lock:
 	deploy/containers/lock.sh
 

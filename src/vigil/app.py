@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from vigil.errors import NotFoundError, UsageError, VigilError
+from vigil.serving import ServingAPI
 from vigil.settings import STDIN_MAX_MB, stdin_max_bytes
 from vigil.store import history, integrity
 from vigil.store.models import Change, CommitInfo, FileInfo
@@ -229,7 +230,7 @@ class Duty(Protocol):
         ...
 
 
-class App:
+class App(ServingAPI):
     """Vigil for one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
@@ -387,7 +388,7 @@ class App:
 
         return self.container_executor if isinstance(factory, InImage) else self.executor
 
-    def close(self) -> None:
+    def close_workers(self) -> None:
         """Stop warm workers (threads' transforms, worker containers)."""
         self.executor.close()
         if "container_executor" in self.__dict__:
@@ -413,7 +414,7 @@ class App:
         from vigil.execution import ChosenExecutor
         from vigil.pipeline.runner import Runner
 
-        return Runner(self.store, ChosenExecutor(self.executor_for, self.close), self.factory_for)
+        return Runner(self.store, ChosenExecutor(self.executor_for, self.close_workers), self.factory_for)
 
     @cached_property
     def alerts(self) -> AlertService:
@@ -426,9 +427,20 @@ class App:
 
     @cached_property
     def duties(self) -> list[Duty]:
-        """What runs after each pass of the runner, in this order: new events into the alert outbox, then
-        delivery of the alerts due."""
-        return [self.alerts.feeder(), self.alerts.worker()]
+        """What runs after each pass of the runner (and after each published job), in this order: new events
+        into the alert outbox, delivery of the alerts due, then the derived indexes the API reads."""
+        from vigil.index.cameras import cameras_index
+        from vigil.index.events import events_index
+        from vigil.index.feedback import feedback_index
+
+        return [self.alerts.feeder(), self.alerts.worker(),
+                events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
+
+    def rebuild_indexes(self) -> dict[str, int]:
+        """Derive every index again from its repo (``vigil index rebuild``): records derived per index."""
+        from vigil.index.feed import FeedIndex
+
+        return {duty.name: duty.rebuild() for duty in self.duties if isinstance(duty, FeedIndex)}
 
     def run_duties(self) -> int:
         """Run every duty once; returns the work done. A failing duty is logged and does not stop the others."""
@@ -438,6 +450,8 @@ class App:
                 done += duty.run_once()
             except VigilError as exc:
                 log.error("%s failed: %s", duty.name, exc)
+            except Exception:  # a bug in one duty must not stop the runner or the other duties
+                log.exception("%s failed", duty.name)
         return done
 
     def run_pipelines(self, pipeline: str | None = None, *, force: bool = False,
@@ -467,6 +481,17 @@ class App:
         """Run pipelines as commits arrive until ``should_stop``; never stops on a failure."""
         self.runner.watch(interval=interval, should_stop=should_stop, on_report=on_report, progress=progress,
                           between=self.run_duties, after_job=self._after_job)
+
+    def close(self) -> None:
+        """Flush pushed frames, stop background threads, release database connections."""
+        if "frame_push" in self.__dict__:
+            self.frame_push.close()
+        if "runner" in self.__dict__:
+            self.runner.close()
+        if "executor" in self.__dict__ or "container_executor" in self.__dict__:
+            self.close_workers()
+        if "store" in self.__dict__:
+            self.store.close()
 
     # --------------------------------------------------------- models, rules
     def model_pull(self, name: str, progress: Callable[[int, int], None] | None = None) -> Path:

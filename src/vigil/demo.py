@@ -93,7 +93,7 @@ def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = 
     try:
         jobs = app.run(progress=progress)
     finally:
-        app.close()
+        app.close_workers()
     summary = DemoSummary(app.workspace.root, jobs)
     collect(app, summary)
     return summary

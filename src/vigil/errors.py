@@ -214,3 +214,27 @@ class ChannelError(VigilError):
     """An alert channel is misconfigured or unreachable (missing secret, refused login, bad URL)."""
 
     exit_code = 16
+
+
+class AuthenticationError(VigilError):
+    """An API request without a valid token (missing, malformed, unknown or revoked)."""
+
+    exit_code = 17
+
+
+class PayloadTooLargeError(UsageError):
+    """An upload is larger than the server accepts."""
+
+    exit_code = 18
+
+
+class UnsupportedMediaError(UsageError):
+    """Uploaded bytes are not of a kind the endpoint takes (a frame that is not JPEG or PNG)."""
+
+    exit_code = 19
+
+
+class ForbiddenError(VigilError):
+    """The API token's role does not allow this action (a viewer pushing frames, an operator creating tokens)."""
+
+    exit_code = 20

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import vigil.alerts.tables
-import vigil.pipeline.state  # noqa: F401 - registers the pipeline tables on the shared metadata
+import vigil.index.schema
+import vigil.pipeline.state
+import vigil.store.tokens  # noqa: F401 - register their tables on the shared metadata
 from tests.pg import fresh_database
 from tests.pipeline.builders import one_job
 from vigil.app import App

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from vigil import __version__
-from vigil.cli import alerts, camera, data, manual, measure, pipelines
+from vigil.cli import alerts, camera, data, feedback, index, manual, measure, pipelines, serve, tokens
 from vigil.cli.console import err, terminated
 from vigil.cli.state import state
 from vigil.errors import RedactingFilter, VigilError, environment_error, redact
@@ -65,6 +65,10 @@ camera.register(app)
 measure.register(app)
 manual.register(app)
 alerts.register(app)
+serve.register(app)
+tokens.register(app)
+index.register(app)
+feedback.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,6 +72,24 @@ def is_valid_tenant(text: str) -> bool:
     return len(text) <= _PART_MAX and _TENANT_RE.fullmatch(text) is not None
 
 
+def parse_camera(camera: str) -> tuple[str | None, str] | None:
+    """Split a camera name as it appears in stage outputs and the API, ``[<tenant>-]<device>``, into
+    (tenant, device) by the same grammar as file names (the FIRST ``-`` separates the tenant); ``None`` when
+    ``camera`` is not a valid camera name. This is the one camera-to-tenant rule: the threat stage gives events
+    the tenant parsed this way, and rules' ``tenants``/``devices`` patterns are matched against it."""
+    tenant, sep, device = camera.partition("-")
+    if not sep:
+        return (None, camera) if is_valid_device(camera) else None
+    if is_valid_tenant(tenant) and is_valid_device(device):
+        return tenant, device
+    return None
+
+
+def camera_name(tenant: str | None, device: str) -> str:
+    """Inverse of :func:`parse_camera`."""
+    return f"{tenant}-{device}" if tenant else device
+
+
 def parse_name(name: str) -> Identity | None:
     """Parse ``[<tenant>-]<device>_<unix seconds>.<ext>``; ``None`` when ``name`` does not follow it.
 

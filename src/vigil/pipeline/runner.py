@@ -152,6 +152,23 @@ class Runner:
             if not report.jobs and not done:
                 _sleep(interval, should_stop)
 
+    def hand_back(self) -> list[str]:
+        """When this runner's thread cannot be stopped in time (the process is exiting under it): mark the jobs of
+        the pipelines it holds KILLED (their finished datums are reused) and release their leases, so another
+        runner takes over at once. Returns those pipelines."""
+        names = []
+        for lease in self.keeper.held():
+            pipeline = lease.name.removeprefix("pipeline:")
+            with transaction(self.store.engine, write=True) as conn:
+                if self.leases.check(conn, lease):
+                    conn.execute(update(t.jobs).where(t.jobs.c.pipeline == pipeline, t.jobs.c.state == "RUNNING")
+                                 .values(state="KILLED", finished_at=time.time(),
+                                         reason="its server shut down; its finished datums are reused by the next job"))
+            self.keeper.drop(lease.name)
+            self.leases.release(lease)
+            names.append(pipeline)
+        return names
+
     def close(self) -> None:
         self.keeper.close()
 

@@ -108,15 +108,18 @@ class CommitBuilder:
         """Publish the staged changes as one commit and move the branch head; returns the commit."""
         if self.result is not None:
             return self.result
-        self.store.objects.sync()  # blobs durable first, outside the write lock (publish finds nothing left)
+        self.store.objects.sync()  # blobs durable first, outside the write lock
         with transaction(self.store.engine, write=True) as conn:
-            return self.publish(conn)
+            return self.publish(conn, synced=True)
 
-    def publish(self, conn: Connection) -> CommitInfo:
+    def publish(self, conn: Connection, *, synced: bool = False) -> CommitInfo:
         """Publish inside the caller's write transaction (so other records can commit atomically with it).
-        The staged blobs are made durable first (``ObjectStore.sync``): a commit never names a lost blob."""
+        The staged blobs are made durable first (``ObjectStore.sync``) unless the caller just did (``synced``:
+        a second sync would only flush blobs other threads wrote since, at the cost of another ``syncfs``): a
+        commit never names a lost blob."""
         _check_file_dir_clash(self._staged)
-        self.store.objects.sync()
+        if not synced:
+            self.store.objects.sync()
         self.result = self.store.commit_info_at(conn, self._publish(conn))
         return self.result
 

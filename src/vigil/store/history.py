@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, or_, select
 
+from vigil.errors import NotFoundError
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import Change, CommitInfo
@@ -151,3 +152,18 @@ def lineage(store: Store, repo: str, ref: str | None, direction: Literal["up", "
                     queue.append(n)
             nodes.append(node)
         return nodes
+
+
+def last_writer(store: Store, repo: str, ref: str | None, path: str) -> CommitInfo:
+    """The commit that wrote the version of ``path`` live at ``repo@ref``; ``NotFoundError`` if it is absent."""
+    with transaction(store.engine) as conn:
+        seq = store.resolve_seq(conn, repo, ref)
+        pos = store.position(conn, seq)
+        e = s.entries.c
+        row = conn.execute(select(e.from_seq, e.to_seq).where(
+            e.chain_id == pos.chain_id, e.path == path, e.from_seq <= seq
+        ).order_by(e.from_seq.desc()).limit(1)).first()
+        if row is None or (row[1] is not None and row[1] <= seq):
+            raise NotFoundError(f"no file {path} in {repo}@{ref or DEFAULT_BRANCH}",
+                                f"list files with `vigil ls {repo}`")
+        return store.commit_info_at(conn, int(row[0]))

@@ -172,6 +172,11 @@ class LeaseKeeper:
                 self._thread = threading.Thread(target=self._loop, name="vigil-leases", daemon=True)
                 self._thread.start()
 
+    def held(self) -> list[Lease]:
+        """The leases being renewed now."""
+        with self._lock:
+            return list(self._held.values())
+
     def drop(self, name: str) -> Lease | None:
         with self._lock:
             return self._held.pop(name, None)

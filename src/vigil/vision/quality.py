@@ -408,3 +408,10 @@ def _check_pixels(
         return [], None
     metrics.update(_measure(_luma(frame, cfg.analysis_size)))
     return _quality_reasons(metrics, cfg), frame
+
+
+def capture_time(data: bytes) -> datetime | None:
+    """EXIF ``DateTimeOriginal`` (else ``DateTime``) of image bytes, naive (camera wall-clock time); ``None``
+    when absent or unreadable. Reads the header only (no pixel decode)."""
+    im, _ = _open_header(data)
+    return _exif_datetime(im) if im is not None else None
