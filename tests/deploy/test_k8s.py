@@ -4,6 +4,7 @@ kube` with /healthz answering."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from tests.containers import image, podman, require_images
-from tests.shared_data import REPO, unavailable
+from tests.shared_data import REPO, SHARED, unavailable
 
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("embedded", "cluster")
@@ -86,8 +87,8 @@ def test_embedded_is_one_pod_on_a_volume_and_cluster_has_replicas_and_a_budget(t
     assert pdb["selector"]["matchLabels"] == deployments["vigil-server"]["spec"]["selector"]["matchLabels"]
 
 
-@pytest.mark.parametrize(("file", "line"), [("config.env", "VIGIL_SMTP_HOST=smtp.example.invalid"),
-                                            ("secrets.env", "VIGIL_API_TOKEN=rotated")])
+@pytest.mark.parametrize(("file", "line"), [("config.env", "VIGIL_FRAME_CACHE_MB=512"),
+                                            ("secrets.env", "VIGIL_WEBHOOK_SECRET=rotated")])
 def test_a_config_or_secret_change_rolls_the_pods(file: str, line: str, tmp_path: Path) -> None:
     before = render("embedded", tmp_path / "before.yaml")
     copy = tmp_path / "k8s"
@@ -114,6 +115,14 @@ def embedded_pod(tmp_path: Path) -> Iterator[tuple[Path, str]]:
             for volume in doc["spec"]["template"]["spec"]["volumes"]:
                 if "persistentVolumeClaim" in volume:
                     volume["persistentVolumeClaim"]["claimName"] += f"-{suffix}"
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                # the pod runs with --network none (its own loopback only): podman would publish containerPorts
+                # on the host, which that network cannot do; probes name the number instead of the port's name
+                ports = {p["name"]: p["containerPort"] for p in container.pop("ports", [])}
+                for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                    get = container.get(probe, {}).get("httpGet")
+                    if get and get["port"] in ports:
+                        get["port"] = ports[get["port"]]
     manifest = tmp_path / "play.yaml"
     manifest.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     yield manifest, suffix
@@ -141,3 +150,56 @@ def test_embedded_overlay_starts_under_podman_play_kube_and_answers_healthz(embe
         time.sleep(1)
     workspace = podman("exec", container, "test", "-f", "/data/.vigil/vigil.yaml", check=False)
     assert workspace.returncode == 0, "the init container made the workspace on the volume"
+    serve_a_pushed_frame_to_an_event(container)
+
+
+def in_pod(container: str, *args: str, stdin: bytes | None = None) -> str:
+    """``args`` run in the server container (its environment: VIGIL_WORKSPACE=/data); stdout."""
+    done = subprocess.run(["podman", "exec", *(["-i"] if stdin is not None else []), container, *args],
+                          input=stdin, capture_output=True, check=False, timeout=300)
+    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}: {done.stderr.decode()[-2000:]}"
+    return done.stdout.decode()
+
+
+def serve_a_pushed_frame_to_an_event(container: str) -> None:
+    """The site's set-up done the way an operator would (`kubectl exec` here `podman exec`): model, rules, the
+    camera pipelines, a camera token; then a frame pushed over HTTP inside the pod becomes an event that the API
+    serves, by the runner of the server process."""
+    model = SHARED / "models" / "yolox_nano_416.onnx"
+    frame = SHARED / "data" / "seed" / "dev1_1511891098.jpg"  # one of the demo's frames with an event
+    for path in (model, frame):
+        if not path.is_file():
+            unavailable(f"{path} is missing (the shared mirror)")
+    in_pod(container, "sh", "-c", "cat > /tmp/yolox-nano.onnx", stdin=model.read_bytes())
+    in_pod(container, "vigil", "model", "add", "/tmp/yolox-nano.onnx")
+    in_pod(container, "vigil", "repo", "create", "images")
+    in_pod(container, "vigil", "repo", "create", "rules")
+    rules = SHARED / "data" / "seed" / "pipeline" / "rule.json"
+    in_pod(container, "vigil", "put", "rules:/rule.json", "-", stdin=rules.read_bytes())
+    specs = in_pod(container, "python3", "-c", "from vigil.demo import camera_specs_path; print(camera_specs_path())")
+    in_pod(container, "vigil", "pipeline", "create", specs.strip())
+    token = json.loads(in_pod(container, "vigil", "token", "create", "--role", "admin", "--json"))["token"]
+    push = (
+        "import sys, json, urllib.request as u\n"
+        "t, body = sys.argv[1], sys.stdin.buffer.read()\n"
+        "r = u.Request('http://127.0.0.1:8080/api/v1/cameras/kube-gate/frames?ts=1511891098', data=body,\n"
+        "              headers={'Authorization': 'Bearer ' + t, 'Content-Type': 'image/jpeg'})\n"
+        "print(json.dumps(json.load(u.urlopen(r, timeout=60))))\n"
+    )
+    pushed = json.loads(in_pod(container, "python3", "-c", push, token, stdin=frame.read_bytes()))
+    assert [f["commit"] for f in pushed["frames"]], pushed
+    events = (
+        "import sys, json, urllib.request as u\n"
+        "r = u.Request('http://127.0.0.1:8080/api/v1/events?camera=kube-gate',\n"
+        "              headers={'Authorization': 'Bearer ' + sys.argv[1]})\n"
+        "print(json.dumps(json.load(u.urlopen(r, timeout=10))))\n"
+    )
+    deadline = time.monotonic() + 240
+    while True:
+        page = json.loads(in_pod(container, "python3", "-c", events, token))
+        if page["events"]:
+            break
+        assert time.monotonic() < deadline, f"no event for the pushed frame: {podman('logs', container).stderr[-3000:]}"
+        time.sleep(2)
+    event = page["events"][0]
+    assert event["camera"] == "kube-gate" and event["objects"], event

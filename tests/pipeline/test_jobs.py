@@ -91,6 +91,17 @@ def test_glob_matching_nothing_is_empty_with_reason(app: App, modules: PythonMod
     assert app.store.head("up") is None
 
 
+def test_deleting_every_input_file_removes_every_output(app: App, modules: PythonModules) -> None:
+    python_pipeline(app, modules)
+    commit(app.store, "images", {"/a.txt": b"a"})
+    one_job(app, "up")
+    commit(app.store, "images", {"/a.txt": None})
+    job = one_job(app, "up")
+    # no datum is left: the output commit holds nothing (the outputs of a vanished input must not linger)
+    assert job.n_removed == 1 and job.output_commit is not None
+    assert outputs(app) == {}
+
+
 def test_output_collision_of_a_user_transform_fails_naming_both_datums(app: App, modules: PythonModules) -> None:
     python_pipeline(app, modules, "def same(ctx):\n    return {'/result.txt': b'x'}\n", "same")
     commit(app.store, "images", {"/a.txt": b"a", "/b.txt": b"b"})

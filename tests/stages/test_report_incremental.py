@@ -81,3 +81,15 @@ def test_the_incremental_report_reads_only_the_changed_records(tmp_path: Path) -
     assert len(reads) == 2  # the previous report's JSON and the one new record, not the other 8
     report = json.loads(app.store.read_bytes("inc", None, "/daily_report.json"))
     assert report["frames"]["evaluated"] == 9 and report["events"] == 10
+
+
+def test_deleting_every_record_then_adding_again_matches_from_scratch(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "ws")
+    app.store.create_repo("threat")
+    for name, incremental in (("inc", "true"), ("full", "false")):
+        make_pipelines(app, SPEC.format(name=name, incremental=incremental))
+    for changes in ({PATHS[0]: (1, "car")}, {PATHS[0]: None}, {PATHS[3]: (2, "dog")}):
+        assert apply(app, changes)
+        assert all(j.state in ("SUCCESS", "EMPTY") for j in app.run())
+        assert tree(app.store, "inc") == tree(app.store, "full")
+    assert json.loads(app.store.read_bytes("inc", None, "/daily_report.json"))["events"] == 2

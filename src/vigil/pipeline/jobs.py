@@ -140,8 +140,9 @@ def run_job(store: Store, spec: PipelineSpec, salt: str, executor: Executor, fac
 
 def _execute(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, executor: Executor,
              factory: TransformFactory, start: float, progress: ProgressFn | None, fence: Fence | None) -> JobInfo:
-    if plan.empty_reason:
+    if plan.empty_reason and not plan.removed:
         return _finish(store, job_id, EMPTY, plan.empty_reason, start, n_total=0)
+    # every input file gone: an output commit without the removed datums' outputs (a stale report would lie)
     recovered = _staged_results(store, spec.name, [d.id for d in plan.todo])
     _mark_recovered(store, spec.name, job_id, sorted(recovered))
     todo = [d for d in plan.todo if d.id not in recovered]

@@ -103,6 +103,11 @@ def _plan_incremental_pipeline(store: Store, conn: Connection, spec: PipelineSpe
     datum = Datum(hashlib.sha256(key.encode()).hexdigest(), (DatumInput(pfs.name, pfs.repo, head.commit, "/", ()),))
     committed = set(conn.execute(select(t.datums.c.datum_id).where(
         t.datums.c.pipeline == spec.name, t.datums.c.committed.is_(True))).scalars())
+    if not store.has_files(conn, head.seq):  # as a full plan: an empty input has no datum, and no output
+        plan = Plan(heads, n_total=0, incremental=True)
+        plan.removed = sorted(committed)
+        plan.empty_reason = "no input file matches the globs any more"
+        return plan
     plan = Plan(heads, n_total=1, incremental=True)
     plan.todo = [] if datum.id in committed else [datum]
     plan.removed = sorted(committed - {datum.id})

@@ -254,6 +254,13 @@ class Store:
                 *conn.execute(q.where(e.path >= lo, e.path < hi).order_by(e.path))]
         return [FileInfo(r[0], r[1], r[2]) for r in rows]
 
+    def has_files(self, conn: Connection, seq: int) -> bool:
+        """Whether the commit at ``seq`` holds any file (one index probe, whatever its size)."""
+        pos = self._position(conn, seq)
+        e = s.entries.c
+        first = conn.execute(select(e.path).where(e.chain_id == pos.chain_id, *_live_at(pos)).limit(1)).first()
+        return first is not None
+
     def list_range(self, repo: str, ref: str, lo: str, hi: str) -> list[FileInfo]:
         """Files at ``repo@ref`` with ``lo <= path < hi``, sorted: one index range scan."""
         e = s.entries.c
