@@ -123,11 +123,29 @@ def embedded_pod(tmp_path: Path) -> Iterator[tuple[Path, str]]:
                     get = container.get(probe, {}).get("httpGet")
                     if get and get["port"] in ports:
                         get["port"] = ports[get["port"]]
+    # podman 4.3 stores a Secret document of the YAML as YAML, then reads it back for envFrom as JSON and fails
+    # (containers/podman#16269): the Secrets become podman secrets in the JSON form (base64 values) it reads
+    secrets = []
+    for doc in [d for d in docs if d["kind"] == "Secret"]:
+        docs.remove(doc)
+        name = f"{doc['metadata']['name']}-{suffix}"
+        data = tmp_path / f"{name}.json"
+        data.write_text(json.dumps(doc.get("data") or {}))
+        podman("secret", "create", name, str(data))
+        secrets.append(name)
+        for deployment in (d for d in docs if d["kind"] == "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                for source in container.get("envFrom", []):
+                    if source.get("secretRef", {}).get("name") == doc["metadata"]["name"]:
+                        source["secretRef"]["name"] = name
     manifest = tmp_path / "play.yaml"
     manifest.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     yield manifest, suffix
     podman("play", "kube", "--down", str(manifest), check=False)
     podman("volume", "rm", "-f", f"vigil-data-{suffix}", check=False)
+    for name in secrets:
+        podman("secret", "rm", name, check=False)
 
 
 def test_embedded_overlay_starts_under_podman_play_kube_and_answers_healthz(embedded_pod: tuple[Path, str]) -> None:
@@ -136,7 +154,10 @@ def test_embedded_overlay_starts_under_podman_play_kube_and_answers_healthz(embe
         unavailable("vigil serve is not built yet (the server image's command); this test runs once it is")
     # --network none: the pod has its own loopback only; /healthz is asked from inside it (no host traffic)
     podman("play", "kube", "--network", "none", str(manifest))
-    container = f"vigil-server-{suffix}-pod-server"
+    # podman names a Deployment's pod <name>-pod-0 (4.3; <name>-pod in later releases), its containers <pod>-<name>
+    names = podman("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    container = next((n for n in names if n.startswith(f"vigil-server-{suffix}-pod") and n.endswith("-server")), "")
+    assert container, f"no server container among {names}"
     deadline = time.monotonic() + 120
     probe = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status)"
     while True:
