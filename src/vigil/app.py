@@ -544,8 +544,8 @@ class App(ServingAPI):
             events.extend(e.to_dict() for e in new)
         return events
 
-    def fsck(self, progress: Callable[[int], None] | None = None) -> integrity.FsckReport:
-        return integrity.fsck(self.store, progress)
+    def fsck(self, progress: Callable[[int], None] | None = None, *, repair: bool = False) -> integrity.FsckReport:
+        return integrity.fsck(self.store, progress, repair=repair)
 
     def gc(self, grace_seconds: float) -> integrity.GcReport:
         return integrity.gc(self.store, grace_seconds)

@@ -28,7 +28,7 @@ EXAMPLES: dict[str, list[str]] = {
     "diff": ["vigil diff images@master^1 images@master"],
     "inspect": ["vigil inspect images@master", "vigil inspect images@3f2a"],
     "lineage": ["vigil lineage threat@master", "vigil lineage detect@master:/dev1/1511891098.json"],
-    "fsck": ["vigil fsck || echo 'damaged: exit code 7'"],
+    "fsck": ["vigil fsck || echo 'damaged: exit code 7'", "vigil fsck --repair   # then put the named files again"],
     "gc": ["vigil gc --grace 0"],
     "run": ["vigil run", "vigil run detect", "vigil run --watch --interval 2"],
     "logs": ["vigil logs --pipeline detect", "vigil logs --job 26091c0e5e6a4f1b9b7e0f4dc2a1c3d4 --json"],

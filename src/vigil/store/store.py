@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, delete, func, insert, literal, or_, select
 
-from vigil.errors import AlreadyExistsError, AmbiguousRefError, ConflictError, NotFoundError, UsageError
+from vigil.errors import (
+    AlreadyExistsError,
+    AmbiguousRefError,
+    ConflictError,
+    NotFoundError,
+    UsageError,
+)
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import CommitInfo, FileInfo, Position, RepoInfo
-from vigil.store.objects import ObjectStore
+from vigil.store.objects import ObjectStore, open_verified
 from vigil.store.paths import check_name, normalize_path
 
 if TYPE_CHECKING:
@@ -265,12 +271,16 @@ class Store:
 
     def stat(self, repo: str, ref: str | None, path: str) -> FileInfo:
         """The file at ``path``; ``NotFoundError`` if absent, ``UsageError`` if it is a directory."""
+        return self.locate(repo, ref, path)[0]
+
+    def locate(self, repo: str, ref: str | None, path: str) -> tuple[FileInfo, str]:
+        """The file at ``path`` and the id of the commit ``ref`` names; errors as :meth:`stat`."""
         path = normalize_path(path)
         with transaction(self.engine) as conn:
             seq = self._resolve_seq(conn, self._repo_id(conn, repo), repo, ref)
             found = self._lookup(conn, seq, path)
             if found is not None:
-                return found
+                return found, self._commit_id(conn, seq)
             if path == "/" or self.files_at(conn, seq, path):
                 raise UsageError(f"{repo}:{path} is a directory", f"list it with `vigil ls {repo}:{path}/*`")
             raise NotFoundError(f"no file {path} in {repo}@{ref or DEFAULT_BRANCH}",
@@ -287,8 +297,10 @@ class Store:
         return FileInfo(row[0], row[1], row[2])
 
     def open(self, repo: str, ref: str | None, path: str) -> BinaryIO:
-        """A binary stream of the file at ``path`` in ``repo@ref``."""
-        return self.objects.open(self.stat(repo, ref, path).oid)
+        """A binary stream of the file at ``path`` in ``repo@ref``, verified as it is read: reading to its end
+        raises ``CorruptBlobError`` naming repo, path and commit when the stored bytes are damaged or gone."""
+        info, commit = self.locate(repo, ref, path)
+        return open_verified(self.objects, info.oid, repo, info.path, commit, info.size)
 
     def read_bytes(self, repo: str, ref: str | None, path: str) -> bytes:
         with self.open(repo, ref, path) as fh:
