@@ -101,7 +101,8 @@ def test_fsck_names_every_file_then_repair_and_reput_heal(backend: tuple[Store, 
     refs = {(r.repo, r.branch, r.path, r.commit, r.until) for r in report.damaged[0].references}
     second = store.head("images")
     assert second is not None
-    assert refs == {("images", "master", "/cam1/1.jpg", first, None), ("images", "master", "/cam2/1.jpg", second.id, None)}
+    assert refs == {("images", "master", "/cam1/1.jpg", first, None),
+                    ("images", "master", "/cam2/1.jpg", second.id, None)}
     assert "images@master:/cam1/1.jpg" in report.problems[0] and "is corrupt" in report.problems[0]
 
     repaired = integrity.fsck(store, repair=True)
