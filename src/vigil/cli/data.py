@@ -304,7 +304,7 @@ def fsck(repair: Annotated[bool, typer.Option("--repair", help="Remove damaged b
             for ref in d.references:
                 out.print(f"  used by {ref}", markup=False)
         if any(d.removed for d in report.damaged):
-            out.print("put the original files named above again (`vigil put REPO:PATH FILE`), or restore the blobs "
+            out.print("put the original files named above again (`vigil put`), or restore the blobs "
                       "from a replica, then run `vigil fsck`", markup=False)
         elif report.damaged:
             out.print("run `vigil fsck --repair`, then put the original files named above again", markup=False)
