@@ -27,7 +27,7 @@ FRAMES, FRAME_SIZE = 1000, 100_000
 def raw_file(path: Path | None) -> BinaryIO:
     """The stored file opened directly: a read with no verification (the caller closes it)."""
     assert path is not None
-    return open(path, "rb")  # noqa: SIM115
+    return open(path, "rb")
 
 
 def chunked(fh: BinaryIO) -> int:
