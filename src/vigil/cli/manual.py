@@ -34,6 +34,7 @@ EXAMPLES: dict[str, list[str]] = {
     "logs": ["vigil logs --pipeline detect", "vigil logs --job 26091c0e5e6a4f1b9b7e0f4dc2a1c3d4 --json"],
     "pipeline validate": ["vigil pipeline validate specs.yaml", "vigil pipeline validate specs.yaml --json"],
     "pipeline create": ["vigil pipeline create src/vigil/data/camera-pipelines.yaml"],
+    "pipeline apply": ["vigil pipeline apply specs.yaml   # create or update each; unchanged ones untouched"],
     "job list": ["vigil job list -p detect -n 5", "vigil job list --json | jq -r '.[0].id'"],
     "job inspect": ["vigil job inspect 26091c0e"],
     "datum list": ["vigil datum list 26091c0e"],

@@ -55,16 +55,21 @@ class Store:
     # ---------------------------------------------------------------- repos
     def create_repo(self, name: str, description: str = "", *, exist_ok: bool = False) -> RepoInfo:
         """Create a repo with an empty ``master`` branch; ``AlreadyExistsError`` unless ``exist_ok``."""
-        check_name("repo", name)
         with transaction(self.engine, write=True) as conn:
-            if conn.execute(select(s.repos.c.id).where(s.repos.c.name == name)).first():
-                if exist_ok:
-                    return self._repo_info(conn, name)
-                raise AlreadyExistsError(f"repo {name!r} already exists", f"use `vigil repo inspect {name}`")
-            repo_id = inserted_id(conn.execute(
-                insert(s.repos).values(name=name, description=description, created_at=time.time())))
-            self._new_branch(conn, repo_id, DEFAULT_BRANCH, None)
-            return self._repo_info(conn, name)
+            return self.create_repo_in(conn, name, description, exist_ok=exist_ok)
+
+    def create_repo_in(self, conn: Connection, name: str, description: str = "", *,
+                       exist_ok: bool = False) -> RepoInfo:
+        """:meth:`create_repo` inside the caller's write transaction (atomic with the caller's other writes)."""
+        check_name("repo", name)
+        if conn.execute(select(s.repos.c.id).where(s.repos.c.name == name)).first():
+            if exist_ok:
+                return self._repo_info(conn, name)
+            raise AlreadyExistsError(f"repo {name!r} already exists", f"use `vigil repo inspect {name}`")
+        repo_id = inserted_id(conn.execute(
+            insert(s.repos).values(name=name, description=description, created_at=time.time())))
+        self._new_branch(conn, repo_id, DEFAULT_BRANCH, None)
+        return self._repo_info(conn, name)
 
     def list_repos(self) -> list[RepoInfo]:
         with transaction(self.engine) as conn:
@@ -96,9 +101,13 @@ class Store:
     def set_readers(self, reader: str, repos: Sequence[str]) -> None:
         """Record that ``reader`` (a pipeline) reads exactly ``repos`` (replacing what it read before)."""
         with transaction(self.engine, write=True) as conn:
-            conn.execute(delete(s.readers).where(s.readers.c.reader == reader))
-            for name in sorted(set(repos)):
-                conn.execute(insert(s.readers).values(repo_id=self._repo_id(conn, name), reader=reader))
+            self.set_readers_in(conn, reader, repos)
+
+    def set_readers_in(self, conn: Connection, reader: str, repos: Sequence[str]) -> None:
+        """:meth:`set_readers` inside the caller's write transaction."""
+        conn.execute(delete(s.readers).where(s.readers.c.reader == reader))
+        for name in sorted(set(repos)):
+            conn.execute(insert(s.readers).values(repo_id=self._repo_id(conn, name), reader=reader))
 
     def _repo_id(self, conn: Connection, name: str) -> int:
         row = conn.execute(select(s.repos.c.id).where(s.repos.c.name == name)).first()
