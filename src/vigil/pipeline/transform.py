@@ -67,6 +67,7 @@ class DatumContext:
         self.objects = objects
         self.params = params
         self._lister = lister
+        self.notes: list[str] = []  # lines for the datum's log (e.g. a decoder's warnings about a frame)
 
     @property
     def datum_id(self) -> str:
@@ -209,8 +210,8 @@ def process_with_retries(transform: Transform, tasks: Sequence[DatumTask], objec
         if len(outputs) != len(tasks):
             raise RuntimeError(f"process_batch returned {len(outputs)} results for {len(tasks)} datums")
         per = (time.perf_counter() - start) / max(len(tasks), 1)
-        return [DatumResult(t.datum_id, "SUCCESS", store_outputs(objects, o), 1, per)
-                for t, o in zip(tasks, outputs, strict=True)]
+        return [DatumResult(c.datum_id, "SUCCESS", store_outputs(objects, o), 1, per, log="\n".join(c.notes))
+                for c, o in zip(contexts, outputs, strict=True)]
     except Exception:  # isolate the failing datum(s)
         if len(tasks) == 1 and options.tries <= 1:
             return [_failed(tasks[0], 1, time.perf_counter() - start, [traceback.format_exc()])]
@@ -222,10 +223,11 @@ def _one_with_retries(transform: Transform, ctx: DatumContext, objects: ObjectSt
     errors: list[str] = []
     start = time.perf_counter()
     for attempt in range(1, options.tries + 1):
+        ctx.notes.clear()
         try:
             (out,) = transform.process_batch([ctx])
             return DatumResult(ctx.datum_id, "SUCCESS", store_outputs(objects, out), attempt,
-                               time.perf_counter() - start, log="\n".join(errors)[-4000:])
+                               time.perf_counter() - start, log="\n".join([*errors, *ctx.notes])[-4000:])
         except CorruptBlobError:  # stored bytes do not heal by retrying: fail now, with that reason
             errors.append(f"attempt {attempt}: {traceback.format_exc(limit=8)}")
             return _failed(ctx.task, attempt, time.perf_counter() - start, errors)
