@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from vigil.executors.container import ContainerExecutor
     from vigil.executors.local import LocalExecutor
     from vigil.pipeline.jobs import JobInfo, ProgressFn
-    from vigil.pipeline.registry import Pipeline
+    from vigil.pipeline.registry import Action, Mode, Pipeline
     from vigil.pipeline.runner import Runner, RunReport
     from vigil.pipeline.spec import PipelineSpec
     from vigil.pipeline.transform import Executor, TransformFactory
@@ -395,19 +395,23 @@ class App(ServingAPI):
             self.container_executor.close()
 
     def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
-        """Create (or update) every pipeline in a spec file, upstream first."""
-        from vigil.pipeline import registry
-        from vigil.pipeline.spec import load_specs
-        from vigil.stages.registry import STAGES, stage_factory
+        """Create (or update) every pipeline in a spec file, upstream first, all or nothing."""
+        return [p for p, _ in self.apply_pipelines(path, "update" if update else "create", reprocess=reprocess)]
 
-        specs = load_specs(path)
-        for spec in specs:
-            if spec.transform.kind == "stage" and spec.transform.stage not in STAGES:
-                stage_factory(spec.transform.stage or "")  # raises naming the known stages
-        names = {s.name for s in specs}
-        ordered = [s for s in _upstream_first(specs) if s.name in names]
-        return [registry.create_pipeline(self.store, s, update_existing=update, reprocess=reprocess)
-                for s in ordered]
+    def apply_pipelines(self, path: Path, mode: Mode = "apply", *,
+                        reprocess: bool = False) -> list[tuple[Pipeline, Action]]:
+        """Create, update or apply (create or update each, skip unchanged ones) every pipeline in a spec file,
+        in one transaction after every check (:meth:`check_pipelines`)."""
+        from vigil.pipeline import registry
+
+        return registry.apply_pipelines(self.store, load_checked_specs(path), mode, reprocess=reprocess)
+
+    def check_pipelines(self, path: Path, mode: Mode = "apply") -> list[tuple[PipelineSpec, Action]]:
+        """Every check that ``pipeline create``/``update``/``apply`` of ``path`` makes, writing nothing: the
+        specs and stage params, input repos, cycles across the file and the existing DAG."""
+        from vigil.pipeline import registry
+
+        return registry.plan_pipelines(self.store, load_checked_specs(path), mode)
 
     @cached_property
     def runner(self) -> Runner:
@@ -544,11 +548,22 @@ class App(ServingAPI):
             events.extend(e.to_dict() for e in new)
         return events
 
-    def fsck(self, progress: Callable[[int], None] | None = None) -> integrity.FsckReport:
-        return integrity.fsck(self.store, progress)
+    def fsck(self, progress: Callable[[int], None] | None = None, *, repair: bool = False) -> integrity.FsckReport:
+        return integrity.fsck(self.store, progress, repair=repair)
 
     def gc(self, grace_seconds: float) -> integrity.GcReport:
         return integrity.gc(self.store, grace_seconds)
+
+
+def load_checked_specs(path: Path) -> list[PipelineSpec]:
+    """The specs of a file with every check that needs no workspace: syntax, keys, built-in stage names and
+    their params, one name per pipeline, no cycle within the file."""
+    from vigil.pipeline.spec import load_specs
+    from vigil.stages.params import PARAMS
+
+    specs = load_specs(path, PARAMS)
+    _upstream_first(specs)  # raises on a cycle within the file
+    return specs
 
 
 def _upstream_first(specs: list[PipelineSpec]) -> list[PipelineSpec]:

@@ -238,3 +238,25 @@ class ForbiddenError(VigilError):
     """The API token's role does not allow this action (a viewer pushing frames, an operator creating tokens)."""
 
     exit_code = 20
+
+
+class CorruptBlobError(IntegrityError):
+    """A stored blob's bytes do not match its sha256 (bit rot, truncation) or it is gone, found when read."""
+
+    exit_code = 21
+    HINT = ("run `vigil fsck --repair` (it lists every repo/path/commit that uses the blob and removes the bad "
+            "copy), then put the original file again, or restore the blob from a replica")
+
+    def __init__(self, oid: str, detail: str, *, repo: str | None = None, path: str | None = None,
+                 commit: str | None = None) -> None:
+        self.oid, self.detail = oid, detail
+        self.repo, self.path, self.commit = repo, path, commit
+        where = ""
+        if path is not None:
+            where = f" of {repo}:{path}" if repo else f" of {path}"
+            where += f" at commit {commit}" if commit else ""
+        super().__init__(f"blob {oid}{where} is damaged: {detail}; its bytes were not used", self.HINT)
+
+    def within(self, repo: str | None, path: str, commit: str | None) -> CorruptBlobError:
+        """The same damage, named by the file that references the blob (the store layer knows only the id)."""
+        return CorruptBlobError(self.oid, self.detail, repo=repo, path=path, commit=commit)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from vigil.errors import UsageError
+from vigil.errors import SpecError, UsageError
 from vigil.pipeline.spec import Transform as TransformSpec
 from vigil.pipeline.transform import DatumResult, DatumTask, Executor, RunOptions, TransformFactory
 from vigil.store.objects import ObjectStore
@@ -43,7 +44,24 @@ def transform_factory(spec: TransformSpec, timeout: float | None, pfs_root: Path
         return lambda: PythonTransform(target)
     make = stage_factory(spec.stage or "")
     params = dict(spec.params)
+    check_stage_params(spec.stage or "", params)
     return lambda: make(params)
+
+
+def check_stage_params(stage: str, params: dict[str, Any]) -> None:
+    """``SpecError`` when ``params`` do not fit built-in ``stage`` (a pipeline stored before params were
+    checked at create time fails to load with this reason, not as an internal error)."""
+    from pydantic import ValidationError
+
+    from vigil.stages.params import PARAMS
+
+    try:
+        PARAMS[stage].model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"stage {stage} params: {key}: {first['msg']} (got {first.get('input')!r})",
+                        "fix the spec and run `vigil pipeline apply FILE`") from None
 
 
 def map_image(image: str, image_map: dict[str, str]) -> str:

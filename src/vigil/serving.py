@@ -204,8 +204,10 @@ class ServingAPI:
 
     def read_file(self, who: Principal, repo: str, ref: str | None, path: str) -> tuple[FileInfo, bytes]:
         store = self._tools(who)
-        info = store.stat(repo, ref, path)
-        with store.objects.open(info.oid) as fh:
+        from vigil.store.objects import open_verified
+
+        info, commit = store.locate(repo, ref, path)
+        with open_verified(store.objects, info.oid, repo, info.path, commit, info.size) as fh:
             return info, fh.read()
 
     def pipelines(self, who: Principal) -> list[dict[str, Any]]:

@@ -128,7 +128,8 @@ def test_json_on_logs_and_validate_commands(ws: Path, tmp_path: Path) -> None:
     assert js(ws, "logs", "--pipeline", "copy") == []
     spec = tmp_path / "copy.yaml"
     spec.write_text(NOOP)
-    assert js(ws, "pipeline", "validate", str(spec)) == {"file": str(spec), "valid": True, "pipelines": ["copy"]}
+    assert js(ws, "pipeline", "validate", str(spec)) == {"file": str(spec), "valid": True, "pipelines": ["copy"],
+                                                         "workspace_checked": True, "actions": {"copy": "unchanged"}}
     rule = REPO.parent / "shared" / "data" / "seed" / "pipeline" / "rule.json"
     if rule.exists():
         result = js(ws, "rules", "validate", str(rule))

@@ -285,15 +285,29 @@ def lineage(target: Annotated[str, typer.Argument(metavar="REPO@REF[:PATH]", hel
             out.print(f"{'  ' * n['depth']}{n['repo']}@{n['commit']}  ({n['origin']})", markup=False)
 
 
-def fsck(json: JsonOpt = False) -> None:
-    """Re-hash every blob and check every reference; exit 7 if anything is wrong."""
-    report = state.app().fsck()
+def fsck(repair: Annotated[bool, typer.Option("--repair", help="Remove damaged blobs, so that putting the "
+                                                 "original files again heals every file that uses them.")] = False,
+         json: JsonOpt = False) -> None:
+    """Re-hash every blob and check every reference; name every repo/path/commit that uses a damaged blob;
+    exit 7 if anything is wrong."""
+    report = state.app().fsck(repair=repair)
     if json:
         emit_json(report.to_dict())
     else:
         out.print(f"checked {report.objects_checked} objects ({size(report.bytes_checked)})")
+        damaged = {d.oid for d in report.damaged}
         for p in report.problems:
-            out.print(f"[red]problem[/] {p}")
+            if not any(oid in p for oid in damaged):
+                out.print(f"[red]problem[/] {p}")
+        for d in report.damaged:
+            out.print(f"problem: blob {d.oid} {d.problem}" + (" (removed)" if d.removed else ""), markup=False)
+            for ref in d.references:
+                out.print(f"  used by {ref}", markup=False)
+        if any(d.removed for d in report.damaged):
+            out.print("put the original files named above again (`vigil put`), or restore the blobs "
+                      "from a replica, then run `vigil fsck`", markup=False)
+        elif report.damaged:
+            out.print("run `vigil fsck --repair`, then put the original files named above again", markup=False)
         out.print("[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]")
     if not report.ok:
         raise typer.Exit(7)

@@ -1,4 +1,4 @@
-"""Pipeline commands: pipeline validate|create|update|list|inspect|delete|draw, run, job, datum, logs."""
+"""Pipeline commands: pipeline validate|create|update|apply|list|inspect|delete|draw, run, job, datum, logs."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ pipeline_app = typer.Typer(help="Define pipelines (Pachyderm-compatible specs)."
 job_app = typer.Typer(help="Jobs: one run of a pipeline over new input.", no_args_is_help=True)
 datum_app = typer.Typer(help="Datums: the units of work of a job.", no_args_is_help=True)
 STATES = {"state": state_colour}
+VERB = {"created": "create", "updated": "update", "unchanged": "keep"}
 
 
 def register(app: typer.Typer) -> None:
@@ -41,13 +42,24 @@ def register(app: typer.Typer) -> None:
 
 @pipeline_app.command("validate", epilog=examples("pipeline validate"))
 def validate(file: SpecFile, json: JsonOpt = False) -> None:
-    """Check a spec file (JSON/YAML, one or several specs) without creating anything."""
-    from vigil.pipeline.spec import load_specs
+    """Check a spec file (JSON/YAML, one or several specs) without creating anything: every check `create`
+    makes (stage params, input repos, cycles with the workspace's pipelines) when a workspace is found."""
+    from vigil.app import load_checked_specs
+    from vigil.errors import WorkspaceError
 
-    specs = load_specs(file)
+    try:
+        plan = state.app().check_pipelines(file)
+    except WorkspaceError:  # no workspace: the checks of the file alone
+        plan = None
+    names = [s.name for s, _ in plan] if plan is not None else [s.name for s in load_checked_specs(file)]
     if json:
-        return emit_json({"file": str(file), "valid": True, "pipelines": [s.name for s in specs]})
-    out.print(f"{file}: {len(specs)} valid pipeline spec(s): {', '.join(s.name for s in specs)}", markup=False)
+        return emit_json({"file": str(file), "valid": True, "pipelines": names,
+                          "workspace_checked": plan is not None,
+                          "actions": {s.name: a for s, a in plan} if plan is not None else None})
+    checked = ("; checked against the workspace (apply would: "
+               + ", ".join(f"{VERB[a]} {s.name}" for s, a in plan) + ")"
+               if plan is not None else "; no workspace: input repos and the existing DAG not checked")
+    out.print(f"{file}: {len(names)} valid pipeline spec(s): {', '.join(names)}{checked}", markup=False)
 
 
 @pipeline_app.command("create", epilog=examples("pipeline create"))
@@ -62,6 +74,19 @@ def update(file: SpecFile, reprocess: Annotated[bool, typer.Option(help="Re-run 
     """Update pipelines; finished datums are kept unless --reprocess."""
     for p in state.app().create_pipelines(file, update=True, reprocess=reprocess):
         out.print(f"Updated pipeline {p.name} (version {p.version})")
+
+
+@pipeline_app.command("apply", epilog=examples("pipeline apply"))
+def apply(file: SpecFile, reprocess: Annotated[bool, typer.Option(help="Re-run every datum of updated "
+                                                                       "pipelines.")] = False,
+          json: JsonOpt = False) -> None:
+    """Create or update each pipeline of a spec file, all or nothing; unchanged ones are left alone (idempotent,
+    like `kubectl apply`)."""
+    done = state.app().apply_pipelines(file, reprocess=reprocess)
+    if json:
+        return emit_json([{"name": p.name, "action": a, "version": p.version} for p, a in done])
+    for p, action in done:
+        out.print(f"{p.name}: {action} (version {p.version})", markup=False)
 
 
 @pipeline_app.command("list")

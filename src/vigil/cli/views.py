@@ -58,7 +58,9 @@ KINDS: dict[str, tuple[str, list[str]]] = {
     "datum": ("datum list (list), datum inspect (+ committed_outputs), logs (list)",
               [*DATUM_KEYS[:9], "inputs [{name, repo, root, files}]"]),
     "validation": ("pipeline validate, rules validate",
-                   ["file", "valid", "pipelines | rules, version", "errors (when not valid)"]),
+                   ["file", "valid", "pipelines | rules, version", "errors (when not valid)",
+                    "workspace_checked, actions (pipeline validate)"]),
+    "applied": ("pipeline apply (list)", ["name", "action (created, updated, unchanged)", "version"]),
     "lineage": ("lineage", ["commit (repo@id)", "file", "upstream", "downstream [{repo, commit, origin, depth}]"]),
     "alert": ("alerts list (list), alerts show (+ event, record, frame_oid, frame_committed_at, timezone, "
               "attempts_log [{number, worker, started_at, finished_at, outcome, code, error}])",

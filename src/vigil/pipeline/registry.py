@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select, update
 
-from vigil.errors import AlreadyExistsError, NotFoundError, SpecError
+from vigil.errors import AlreadyExistsError, ConflictError, NotFoundError, SpecError
 from vigil.pipeline import state as t
 from vigil.pipeline.draw import topological_order
 from vigil.pipeline.spec import PipelineSpec, parse_specs
@@ -38,39 +39,78 @@ class Pipeline:
         return d
 
 
-def create_pipeline(store: Store, spec: PipelineSpec, *, update_existing: bool = False,
-                    reprocess: bool = False) -> Pipeline:
-    """Register ``spec`` and create its output repo. Updating keeps the datum salt (so finished datums are not
-    redone) unless ``reprocess``; creating a pipeline that exists is an error unless ``update_existing``."""
-    existing = {p.name for p in list_pipelines(store)}
-    sources = {r.name for r in store.list_repos()} - existing - {spec.name}
-    for name, repo, _branch in spec.input_repos():
-        if repo not in sources and repo not in existing:
-            raise SpecError(f"pipeline {spec.name!r}: input {name!r} reads repo {repo!r}, which does not exist",
-                            f"create it with `vigil repo create {repo}` or create the pipeline that writes it")
-    others = [p.spec for p in list_pipelines(store) if p.name != spec.name]
-    topological_order([*others, spec])  # raises on a cycle
+Mode = Literal["create", "update", "apply"]
+Action = Literal["created", "updated", "unchanged"]
+
+
+def plan_pipelines(store: Store, specs: Sequence[PipelineSpec], mode: Mode,
+                   reprocess: bool = False) -> list[tuple[PipelineSpec, Action]]:
+    """Every check that creating (``create``), updating (``update``) or applying (``apply``: either, and
+    nothing for an unchanged spec) ``specs`` makes, without writing anything: each input repo exists or is
+    written by a pipeline (existing or in ``specs``), no cycle across ``specs`` and the existing DAG, and the
+    pipeline exists (update) or not (create). Returns (spec, what would happen), upstream first."""
+    current = {p.name: p for p in list_pipelines(store)}
+    names = {s.name for s in specs}
+    available = {r.name for r in store.list_repos()} | set(current) | names
+    for spec in specs:
+        for name, repo, _branch in spec.input_repos():
+            if repo not in available:
+                raise SpecError(f"pipeline {spec.name!r}: input {name!r} reads repo {repo!r}, which does not exist",
+                                f"create it with `vigil repo create {repo}` or create the pipeline that writes it")
+    others = [p.spec for n, p in current.items() if n not in names]
+    plan: list[tuple[PipelineSpec, Action]] = []
+    for spec in topological_order([*others, *specs]):  # raises on a cycle
+        if spec.name not in names:
+            continue
+        existing = current.get(spec.name)
+        if existing is not None and mode == "create":
+            raise AlreadyExistsError(f"pipeline {spec.name!r} already exists",
+                                     "use `vigil pipeline update` (or `apply`) to change it; nothing was created")
+        if existing is None and mode == "update":
+            raise NotFoundError(f"pipeline {spec.name!r} does not exist",
+                                "create it with `vigil pipeline create` (or `apply`); nothing was updated")
+        same = existing is not None and existing.version == spec.fingerprint() and not reprocess
+        plan.append((spec, "created" if existing is None else "unchanged" if mode == "apply" and same else "updated"))
+    return plan
+
+
+def apply_pipelines(store: Store, specs: Sequence[PipelineSpec], mode: Mode, *,
+                    reprocess: bool = False) -> list[tuple[Pipeline, Action]]:
+    """Create/update/apply ``specs`` (see :func:`plan_pipelines`) all or nothing: every check first, then one
+    transaction for every pipeline record, output repo and reader list. Updating keeps the datum salt (so
+    finished datums are not redone) unless ``reprocess``."""
+    plan = plan_pipelines(store, specs, mode, reprocess)
     now = time.time()
     with transaction(store.engine, write=True) as conn:
-        row = conn.execute(select(t.pipelines.c.salt).where(t.pipelines.c.name == spec.name)).first()
-        if row is not None and not update_existing:
-            raise AlreadyExistsError(f"pipeline {spec.name!r} already exists",
-                                     "use `vigil pipeline update` to change it")
-        if row is None and update_existing:
-            raise NotFoundError(f"pipeline {spec.name!r} does not exist", "create it with `vigil pipeline create`")
-        # a new spec may fix what made the pipeline fail: try it at once
-        values = {"spec": spec.canonical_json(), "version": spec.fingerprint(), "updated_at": now,
-                  "failures": 0, "retry_at": None, "last_error": None}
-        if row is None:
-            conn.execute(insert(t.pipelines).values(name=spec.name, salt=spec.salt or uuid.uuid4().hex,
-                                                    created_at=now, **values))
-        else:
-            if reprocess:
-                values["salt"] = uuid.uuid4().hex
-            conn.execute(update(t.pipelines).where(t.pipelines.c.name == spec.name).values(**values))
-    store.create_repo(spec.name, f"output of pipeline {spec.name}", exist_ok=True)
-    store.set_readers(spec.name, [repo for _, repo, _ in spec.input_repos()])
-    return get_pipeline(store, spec.name)
+        for spec, action in plan:
+            row = conn.execute(select(t.pipelines.c.salt).where(t.pipelines.c.name == spec.name)).first()
+            if (row is None) != (action == "created"):
+                raise ConflictError(f"pipeline {spec.name!r} was created or deleted meanwhile",
+                                    "retry; nothing was changed")
+            if action == "unchanged":
+                continue
+            # a new spec may fix what made the pipeline fail: try it at once
+            values = {"spec": spec.canonical_json(), "version": spec.fingerprint(), "updated_at": now,
+                      "failures": 0, "retry_at": None, "last_error": None}
+            if row is None:
+                conn.execute(insert(t.pipelines).values(name=spec.name, salt=spec.salt or uuid.uuid4().hex,
+                                                        created_at=now, **values))
+            else:
+                if reprocess:
+                    values["salt"] = uuid.uuid4().hex
+                conn.execute(update(t.pipelines).where(t.pipelines.c.name == spec.name).values(**values))
+            store.create_repo_in(conn, spec.name, f"output of pipeline {spec.name}", exist_ok=True)
+            store.set_readers_in(conn, spec.name, [repo for _, repo, _ in spec.input_repos()])
+    return [(get_pipeline(store, spec.name), action) for spec, action in plan]
+
+
+def create_pipeline(store: Store, spec: PipelineSpec, *, update_existing: bool = False,
+                    reprocess: bool = False) -> Pipeline:
+    """Register ``spec`` and create its output repo (:func:`apply_pipelines` of one spec); creating a pipeline
+    that exists is an error unless ``update_existing``."""
+    ((pipeline, _),) = apply_pipelines(store, [spec], "update" if update_existing else "create",
+                                       reprocess=reprocess)
+    return pipeline
 
 
 def get_pipeline(store: Store, name: str) -> Pipeline:

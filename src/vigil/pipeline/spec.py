@@ -14,7 +14,7 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -317,6 +317,7 @@ def _check_tree(
 
 Path_ = tuple[str | int, ...]
 _FREE_FORM = frozenset({"env", "params"})  # user maps: their keys are data, never renamed
+StageParamModels = Mapping[str, type[BaseModel]]
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -499,21 +500,48 @@ def _explain(doc: _Doc, err: Any) -> SpecError:
     return doc.error(orig, message[:1].lower() + message[1:])
 
 
-def _validate(doc: _Doc) -> PipelineSpec:
+def _validate(doc: _Doc, stage_params: StageParamModels | None = None) -> PipelineSpec:
     try:
-        return PipelineSpec.model_validate(doc.data)
+        spec = PipelineSpec.model_validate(doc.data)
     except ValidationError as exc:
-        errors = [_explain(doc, err) for err in exc.errors()]
-        if len(errors) == 1:
-            raise errors[0] from None
-        lines = "; ".join(e.message for e in errors[:5])
-        more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
-        raise SpecError(f"{len(errors)} problems: {lines}{more}", errors[0].hint) from None
+        raise _combined([_explain(doc, err) for err in exc.errors()]) from None
+    if stage_params is not None:
+        _check_stage(doc, spec.transform, stage_params)
+    return spec
 
 
-def parse_specs(text: str, source: str = "<spec>") -> list[PipelineSpec]:
+def _combined(errors: list[SpecError]) -> SpecError:
+    if len(errors) == 1:
+        return errors[0]
+    lines = "; ".join(e.message for e in errors[:5])
+    more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
+    return SpecError(f"{len(errors)} problems: {lines}{more}", errors[0].hint, [e.message for e in errors])
+
+
+def _check_stage(doc: _Doc, transform: Transform, stage_params: StageParamModels) -> None:
+    """A built-in stage must exist and its params must fit its params model; errors point at the key."""
+    if transform.kind != "stage" or transform.stage is None:
+        return
+    if transform.stage not in stage_params:
+        close = difflib.get_close_matches(transform.stage, list(stage_params), n=1)
+        raise doc.error(doc.paths.get(("transform", "stage"), ("transform", "stage")),
+                        f"unknown stage '{transform.stage}'; built-in stages: {', '.join(sorted(stage_params))}",
+                        f"did you mean '{close[0]}'?" if close else "use a built-in stage, or `python:`/`cmd:`")
+    model = stage_params[transform.stage]
+    try:
+        model.model_validate(transform.params)
+    except ValidationError as exc:
+        from vigil.pipeline.param_errors import param_error
+
+        raise _combined([param_error(doc, transform.stage, model, transform.params, err)
+                         for err in exc.errors()]) from None
+
+
+def parse_specs(text: str, source: str = "<spec>", stage_params: StageParamModels | None = None
+                ) -> list[PipelineSpec]:
     """Parse every pipeline spec in ``text`` (JSON or YAML, one or several). ``source`` names the file in
-    error messages. Raises SpecError; an input with no spec at all is an error too."""
+    error messages. ``stage_params`` (built-in stage name -> its params model): also check that a ``stage``
+    exists and that its params fit. Raises SpecError; an input with no spec at all is an error too."""
     stripped = text.lstrip()
     docs: list[_Doc]
     if source.endswith(".json") or stripped.startswith("{"):
@@ -530,7 +558,7 @@ def parse_specs(text: str, source: str = "<spec>") -> list[PipelineSpec]:
         raise SpecError(f"{source}: no pipeline spec found", hint)
     for doc in docs:
         doc.count = len(docs)
-    specs = [_validate(doc) for doc in docs]
+    specs = [_validate(doc, stage_params) for doc in docs]
     seen: dict[str, int] = {}
     for doc, spec in zip(docs, specs, strict=True):
         if spec.name in seen:
@@ -539,10 +567,10 @@ def parse_specs(text: str, source: str = "<spec>") -> list[PipelineSpec]:
     return specs
 
 
-def load_specs(path: Path) -> list[PipelineSpec]:
-    """Read and parse a spec file; errors name ``path`` as given."""
+def load_specs(path: Path, stage_params: StageParamModels | None = None) -> list[PipelineSpec]:
+    """Read and parse a spec file (see :func:`parse_specs`); errors name ``path`` as given."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec file: {exc}") from exc
-    return parse_specs(text, str(path))
+    return parse_specs(text, str(path), stage_params)

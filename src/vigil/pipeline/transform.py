@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from vigil.errors import CorruptBlobError
 from vigil.pipeline.datums import DatumInput, FileRef
 from vigil.store.models import Change, FileInfo
-from vigil.store.objects import ObjectStore
+from vigil.store.objects import CHUNK, ObjectStore, open_verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class DatumContext:
         self.objects = objects
         self.params = params
         self._lister = lister
+        self.notes: list[str] = []  # lines for the datum's log (e.g. a decoder's warnings about a frame)
 
     @property
     def datum_id(self) -> str:
@@ -87,12 +89,23 @@ class DatumContext:
         return [f for part in self.input(name) for f in part.files]
 
     def read(self, file: FileRef | FileInfo) -> bytes:
-        return self.read_blob(file.oid)
+        """The bytes of an input file, verified against its id: ``CorruptBlobError`` (naming the input's repo,
+        the path and the commit) when they are damaged, so the datum fails and nothing is computed on them."""
+        repo, commit = self._origin(file)
+        with open_verified(self.objects, file.oid, repo, file.path, commit, file.size) as fh:
+            return fh.read()
 
     def read_blob(self, oid: str) -> bytes:
-        """The bytes of a blob by id (e.g. the old version of a changed file)."""
+        """The bytes of a blob by id (e.g. the old version of a changed file), verified against it."""
         with self.objects.open(oid) as fh:
             return fh.read()
+
+    def _origin(self, file: FileRef | FileInfo) -> tuple[str | None, str | None]:
+        """(repo, commit) of the input part holding ``file``; (None, None) for a file named by a record."""
+        for part in self.task.inputs:
+            if any(f.oid == file.oid and f.path == file.path for f in part.files):
+                return part.repo, part.commit
+        return None, None
 
     @property
     def incremental(self) -> IncrementalBase:
@@ -117,8 +130,16 @@ class DatumContext:
         return self._lister(part.repo, part.commit, lo, hi)
 
     def local_path(self, file: FileRef) -> Path | None:
-        """A read-only local path of the file's bytes when the object store is local (never write to it)."""
-        return self.objects.local_path(file.oid)
+        """A read-only local path of the file's bytes when the object store is local (never write to it). The
+        file is verified first (one streaming hash; meant for files read once per worker, such as a model):
+        ``CorruptBlobError`` when damaged."""
+        path = self.objects.local_path(file.oid)
+        if path is not None and path.exists():
+            repo, commit = self._origin(file)
+            with open_verified(self.objects, file.oid, repo, file.path, commit, file.size) as fh:
+                while fh.read(CHUNK):
+                    pass
+        return path
 
 
 class Transform(Protocol):
@@ -189,8 +210,8 @@ def process_with_retries(transform: Transform, tasks: Sequence[DatumTask], objec
         if len(outputs) != len(tasks):
             raise RuntimeError(f"process_batch returned {len(outputs)} results for {len(tasks)} datums")
         per = (time.perf_counter() - start) / max(len(tasks), 1)
-        return [DatumResult(t.datum_id, "SUCCESS", store_outputs(objects, o), 1, per)
-                for t, o in zip(tasks, outputs, strict=True)]
+        return [DatumResult(c.datum_id, "SUCCESS", store_outputs(objects, o), 1, per, log="\n".join(c.notes))
+                for c, o in zip(contexts, outputs, strict=True)]
     except Exception:  # isolate the failing datum(s)
         if len(tasks) == 1 and options.tries <= 1:
             return [_failed(tasks[0], 1, time.perf_counter() - start, [traceback.format_exc()])]
@@ -202,10 +223,14 @@ def _one_with_retries(transform: Transform, ctx: DatumContext, objects: ObjectSt
     errors: list[str] = []
     start = time.perf_counter()
     for attempt in range(1, options.tries + 1):
+        ctx.notes.clear()
         try:
             (out,) = transform.process_batch([ctx])
             return DatumResult(ctx.datum_id, "SUCCESS", store_outputs(objects, out), attempt,
-                               time.perf_counter() - start, log="\n".join(errors)[-4000:])
+                               time.perf_counter() - start, log="\n".join([*errors, *ctx.notes])[-4000:])
+        except CorruptBlobError:  # stored bytes do not heal by retrying: fail now, with that reason
+            errors.append(f"attempt {attempt}: {traceback.format_exc(limit=8)}")
+            return _failed(ctx.task, attempt, time.perf_counter() - start, errors)
         except Exception:
             errors.append(f"attempt {attempt}: {traceback.format_exc(limit=8)}")
     return _failed(ctx.task, options.tries, time.perf_counter() - start, errors)

@@ -32,8 +32,9 @@ from vigil.stages.frames import FramePath
 from vigil.stages.records import encode_record
 from vigil.vision.detector import Detector, DetectorConfig, load_detector
 from vigil.vision.draw import annotate
-from vigil.vision.framecache import shared_frames
+from vigil.vision.framecache import FrameCache, shared_frames
 from vigil.vision.image import encode_jpeg
+from vigil.vision.native_messages import into
 
 
 def _config(params: Mapping[str, Any]) -> DetectorConfig:
@@ -109,7 +110,7 @@ class DetectStage:
                 results[i][frame.path(".json")] = _record(frame, f, shape, info, [], note)
             todo = [(i, f, m) for i, f, m in frames if m is None or m["motion"]["detect"]]
             cache = shared_frames()  # validate's decoded pixels when this process has them, else a decode
-            images = [cache.decoded(f.oid, partial(datums[i].read, f)) for i, f, _ in todo]
+            images = [_decoded(cache, datums[i], f) for i, f, _ in todo]
             for (i, f, m), img, dets in zip(todo, images, detector.detect(images), strict=True):
                 frame = FramePath.parse(f.path if m is None else m["_path"])
                 out = results[i]
@@ -117,6 +118,11 @@ class DetectStage:
                 if self.annotate:
                     out[frame.path(".jpg")] = encode_jpeg(annotate(img, dets), 85)
         return results
+
+
+def _decoded(cache: FrameCache, ctx: DatumContext, f: FileRef) -> Any:
+    with into(ctx.notes):  # a decoder's warnings about the frame go to its datum's log
+        return cache.decoded(f.oid, partial(ctx.read, f))
 
 
 def _record(frame: FramePath, src: Any, shape: tuple[int, ...], model: dict[str, Any],

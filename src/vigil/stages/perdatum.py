@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vigil.pipeline.transform import DatumContext, Outputs
+from vigil.vision.native_messages import into
 
 
 class PerDatumStage:
@@ -13,7 +14,11 @@ class PerDatumStage:
         """Nothing heavy to load."""
 
     def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
-        return [self.process(d) for d in datums]
+        outputs = []
+        for d in datums:
+            with into(d.notes):  # a decoder's warnings about a frame go to its datum's log
+                outputs.append(self.process(d))
+        return outputs
 
     def process(self, ctx: DatumContext) -> Outputs:
         """The outputs of one datum (path -> bytes or Blob)."""

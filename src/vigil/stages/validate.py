@@ -18,6 +18,7 @@ from vigil.pipeline.transform import Blob, DatumContext, Outputs
 from vigil.stages.frames import FORMAT_EXT, FramePath
 from vigil.stages.records import encode_record
 from vigil.vision.framecache import shared_frames
+from vigil.vision.native_messages import into
 from vigil.vision.quality import ValidationConfig, ValidationResult, validate_image
 
 # Reasons that say the picture is unusable, not that the upload is broken or unnamed: camera-health evidence.
@@ -33,7 +34,11 @@ class ValidateStage:
         pass
 
     def process_batch(self, datums: Sequence[DatumContext]) -> list[Outputs]:
-        return [self._one(d) for d in datums]
+        outputs = []
+        for d in datums:
+            with into(d.notes):  # a decoder's warnings about a frame go to its datum's log
+                outputs.append(self._one(d))
+        return outputs
 
     def _one(self, ctx: DatumContext) -> Outputs:
         outputs: Outputs = {}

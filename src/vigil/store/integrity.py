@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from vigil.errors import CorruptBlobError, NotFoundError
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.objects import CHUNK
@@ -17,10 +17,37 @@ from vigil.store.store import Store, chunks
 
 
 @dataclass
+class Reference:
+    """A file that uses a damaged blob: ``repo@branch:path`` from commit ``commit`` on, up to (not including)
+    commit ``until`` (None: the branch head still has it)."""
+
+    repo: str
+    branch: str
+    path: str
+    commit: str
+    until: str | None
+
+    def __str__(self) -> str:
+        span = "still at the head" if self.until is None else f"until commit {self.until}"
+        return f"{self.repo}@{self.branch}:{self.path} (from commit {self.commit}, {span})"
+
+
+@dataclass
+class Damage:
+    """One damaged blob: what is wrong, every file that uses it, and whether ``--repair`` removed it."""
+
+    oid: str
+    problem: str
+    references: list[Reference] = field(default_factory=list)
+    removed: bool = False
+
+
+@dataclass
 class FsckReport:
     objects_checked: int = 0
     bytes_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    damaged: list[Damage] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -30,8 +57,16 @@ class FsckReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def fsck(store: Store, progress: Callable[[int], None] | None = None) -> FsckReport:
-    """Check that every referenced blob exists with the right hash and every commit reference resolves."""
+SHOWN_REFERENCES = 3  # in a problem line; the report (and `fsck --json`) has them all
+
+
+def fsck(store: Store, progress: Callable[[int], None] | None = None, *, repair: bool = False) -> FsckReport:
+    """Check that every referenced blob exists with the right hash and every commit reference resolves.
+
+    Each damaged blob (bad bytes, or gone) is reported with every repo/branch/path/commit range that uses it.
+    ``repair``: remove the damaged copies from the object store, so that putting the original bytes again (at
+    any path) stores them afresh and heals every file that uses them; until then reads of those files fail
+    with ``CorruptBlobError`` naming them."""
     report = FsckReport()
     with transaction(store.engine) as conn:
         referenced = set(conn.execute(select(s.entries.c.oid).distinct()).scalars())
@@ -47,20 +82,57 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> FsckRep
     for oid in sorted(referenced - registered):
         report.problems.append(f"blob {oid} is referenced but not registered")
     for oid in sorted(referenced):
-        if not store.objects.exists(oid):
-            report.problems.append(f"blob {oid} is referenced but missing from the object store")
-            continue
-        digest = hashlib.sha256()
-        with store.objects.open(oid) as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-                report.bytes_checked += len(chunk)
-        if digest.hexdigest() != oid:
-            report.problems.append(f"blob {oid} is corrupt: its content hashes to {digest.hexdigest()}")
-        report.objects_checked += 1
+        problem = _check_blob(store, oid, report)
+        if problem is not None:
+            report.damaged.append(Damage(oid, problem))
         if progress:
             progress(1)
+    _find_references(store, report.damaged)
+    for damage in report.damaged:
+        if repair and "missing" not in damage.problem:
+            store.objects.delete(damage.oid)
+            damage.removed = True
+        refs = [str(r) for r in damage.references[:SHOWN_REFERENCES]]
+        more = len(damage.references) - len(refs)
+        used = "; used by " + ", ".join(refs) + (f" and {more} more" if more > 0 else "") if refs else ""
+        report.problems.append(f"blob {damage.oid} {damage.problem}{used}")
     return report
+
+
+def _check_blob(store: Store, oid: str, report: FsckReport) -> str | None:
+    """What is wrong with blob ``oid`` (re-hashed in one streaming pass), or None if it is intact."""
+    if not store.objects.exists(oid):
+        return "is referenced but missing from the object store"
+    report.objects_checked += 1
+    try:
+        with store.objects.open(oid) as fh:
+            while chunk := fh.read(CHUNK):
+                report.bytes_checked += len(chunk)
+    except CorruptBlobError as exc:
+        return f"is corrupt: {exc.detail}"
+    except NotFoundError:  # deleted between the two calls (gc)
+        return "is referenced but missing from the object store"
+    return None
+
+
+def _find_references(store: Store, damaged: list[Damage]) -> None:
+    by_oid = {d.oid: d for d in damaged}
+    if not by_oid:
+        return
+    e, b = s.entries.c, s.branches.c
+    start, end = s.commits.alias("start"), s.commits.alias("end")
+    with transaction(store.engine) as conn:
+        for part in chunks(sorted(by_oid)):
+            rows = conn.execute(
+                select(e.oid, s.repos.c.name, b.name, e.path, start.c.id, end.c.id)
+                .select_from(s.entries.join(s.chains, s.chains.c.id == e.chain_id)
+                             .join(s.repos, s.repos.c.id == s.chains.c.repo_id)
+                             .outerjoin(s.branches, b.chain_id == e.chain_id)
+                             .join(start, start.c.seq == e.from_seq)
+                             .outerjoin(end, end.c.seq == e.to_seq))
+                .where(e.oid.in_(part)).order_by(s.repos.c.name, b.name, e.path, e.from_seq))
+            for oid, repo, branch, path, first, until in rows:
+                by_oid[oid].references.append(Reference(repo, branch or "(deleted branch)", path, first, until))
 
 
 @dataclass

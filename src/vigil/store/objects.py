@@ -4,6 +4,10 @@ Blobs are keyed by the hex sha256 of their bytes ("oid") and laid out as ``oid[:
 Writes stream through a hasher into a temporary file beside the target and are published with an atomic rename,
 so a reader never sees a partial blob and a crash leaves at most a stray temporary file (removed by ``gc``).
 
+Reads are verified: :meth:`ObjectStore.open` returns a :class:`VerifiedReader`, which hashes the chunks as the
+caller reads them (no second pass) and raises :class:`~vigil.errors.CorruptBlobError` at the end of the blob when
+the bytes are not those of its id.
+
 Durability is a group commit: a write does not wait for the disk. :meth:`ObjectStore.sync` makes every blob
 written so far durable, and the store calls it before publishing any metadata that references them (a commit,
 or a job's staged results). One ``syncfs`` per commit instead of one ``fsync`` per blob keeps workers computing
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import io
 import itertools
 import logging
 import os
@@ -21,9 +26,9 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
-from vigil.errors import IntegrityError, NotFoundError, StoreError
+from vigil.errors import CorruptBlobError, IntegrityError, NotFoundError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ class ObjectStore(Protocol):
         ...
 
     def open(self, oid: str) -> BinaryIO:
-        """A readable binary stream of the blob; ``NotFoundError`` if absent."""
+        """A readable binary stream of the blob (a :class:`VerifiedReader`); ``NotFoundError`` if absent."""
         ...
 
     def exists(self, oid: str) -> bool: ...
@@ -66,6 +71,86 @@ class ObjectStore(Protocol):
         """Make every blob written (or found already stored) by this store so far durable. Call it before
         publishing metadata that references them; a no-op where writes are durable when they return."""
         ...
+
+
+class VerifiedReader(io.BufferedIOBase):
+    """A blob's byte stream that hashes what it yields. At the end of the blob it raises
+    :class:`CorruptBlobError` when the bytes hash to another id (bit rot, truncation): a whole read (``read()``)
+    returns no bad bytes at all; chunked reads get the error instead of the completing chunk when the size is
+    known, else instead of the end-of-stream ``b""`` (so write to a temporary file and publish it only after
+    the end was read). Reads of part of a blob are not checked.
+
+    ``expected_size`` (when the caller knows it) names a truncation as such; ``where`` is (repo, path, commit) of
+    the file being read, for the error message."""
+
+    def __init__(self, raw: BinaryIO, oid: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self.oid = oid
+        self._digest: Any = hashlib.sha256()
+        self._size = 0
+        self.expected_size: int | None = None
+        self.where: tuple[str | None, str, str | None] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size == 0:
+            return b""
+        whole = size is None or size < 0
+        data = self._raw.read() if size is None or size < 0 else self._raw.read(size)
+        if self._digest is not None:
+            self._digest.update(data)
+            self._size += len(data)
+            # The end is known by the size when the caller gave it: the chunk completing a damaged blob is never
+            # returned. Otherwise the read that finds the end of the stream raises.
+            if whole or not data or (self.expected_size is not None and self._size >= self.expected_size):
+                self._check()
+        return data
+
+    read1 = read
+
+    def _check(self) -> None:
+        actual, self._digest = self._digest.hexdigest(), None
+        if actual == self.oid:
+            return
+        if self.expected_size is not None and self._size != self.expected_size:
+            detail = f"{self._size} of its {self.expected_size} bytes are left (truncated)"
+        else:
+            detail = f"its {self._size} bytes hash to {actual[:12]}, not to its id"
+        error = CorruptBlobError(self.oid, detail)
+        raise error.within(*self.where) if self.where else error
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+def verified(raw: BinaryIO, oid: str) -> BinaryIO:
+    """``raw`` (the stored bytes of ``oid``) as a :class:`VerifiedReader`."""
+    return cast(BinaryIO, VerifiedReader(raw, oid))
+
+
+def describe(stream: BinaryIO, repo: str | None, path: str, commit: str | None, size: int | None = None) -> BinaryIO:
+    """Name the file a verified blob stream belongs to, so a damaged blob is reported by repo/path/commit."""
+    if isinstance(stream, VerifiedReader):
+        stream.where = (repo, path, commit)
+        stream.expected_size = size
+    return stream
+
+
+def open_verified(objects: ObjectStore, oid: str, repo: str | None, path: str, commit: str | None,
+                  size: int | None = None) -> BinaryIO:
+    """``objects.open(oid)`` for the file ``repo:path`` at ``commit``: damage (bad bytes, or no blob at all) is
+    reported as ``CorruptBlobError`` naming that file."""
+    try:
+        stream = objects.open(oid)
+    except NotFoundError as exc:
+        raise CorruptBlobError(oid, "it is missing from the object store", repo=repo, path=path,
+                               commit=commit) from exc
+    return describe(stream, repo, path, commit, size)
 
 
 def check_oid(oid: str) -> str:
@@ -114,7 +199,7 @@ class LocalObjectStore:
                     out.write(chunk)
                     size += len(chunk)
             oid = digest.hexdigest()
-            self._publish(tmp_name, oid)
+            self._publish(tmp_name, oid, size)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
@@ -123,7 +208,7 @@ class LocalObjectStore:
     def put_bytes(self, data: bytes) -> str:
         oid = hashlib.sha256(data).hexdigest()
         target = self._path(oid)
-        if target.exists():
+        if _stored_size(target) == len(data):
             os.utime(target)  # as in _publish: a concurrent gc's grace period must protect it
             self._written(oid)
             return oid
@@ -131,15 +216,17 @@ class LocalObjectStore:
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            self._publish(tmp_name, oid)
+            self._publish(tmp_name, oid, len(data))
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         return oid
 
-    def _publish(self, tmp: str, oid: str) -> None:
+    def _publish(self, tmp: str, oid: str, size: int) -> None:
         target = self._path(oid)
-        if target.exists():  # deduplicated: the same bytes are already stored
+        # Deduplicated when the same bytes are already stored. A stored copy of another size is damaged
+        # (truncated): the new bytes replace it, so a re-put heals it (fsck --repair removes bit-flipped ones).
+        if _stored_size(target) == size:
             os.unlink(tmp)
             os.utime(target)  # refresh mtime so a concurrent gc's grace period protects it
         else:
@@ -180,7 +267,7 @@ class LocalObjectStore:
 
     def open(self, oid: str) -> BinaryIO:
         try:
-            return open(self._path(check_oid(oid)), "rb")
+            return verified(open(self._path(check_oid(oid)), "rb"), oid)
         except FileNotFoundError as exc:
             raise NotFoundError(
                 f"object {oid[:12]} is missing from {self.root}", "run `vigil fsck` to find damaged commits"
@@ -209,6 +296,13 @@ class LocalObjectStore:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _stored_size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
 
 
 def _fsync_path(path: Path) -> None:

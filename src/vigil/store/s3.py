@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from vigil.errors import NotFoundError, StoreError
-from vigil.store.objects import CHUNK, check_oid
+from vigil.store.objects import CHUNK, check_oid, verified
 
 SMALL = 8 << 20
 
@@ -49,7 +49,7 @@ class S3ObjectStore:
 
     def put_bytes(self, data: bytes) -> str:
         oid = hashlib.sha256(data).hexdigest()
-        if not self.exists(oid):
+        if self._stored_size(oid) != len(data):  # absent, or a damaged (truncated) copy that this heals
             self._call(self.client.put_object, Bucket=self.bucket, Key=self._key(oid), Body=data)
         return oid
 
@@ -66,7 +66,7 @@ class S3ObjectStore:
                 spool.write(chunk)
                 size += len(chunk)
             oid = digest.hexdigest()
-            if not self.exists(oid):
+            if self._stored_size(oid) != size:
                 spool.seek(0)
                 tmp_key = f"{self.prefix}tmp/{uuid.uuid4().hex}"
                 self._call(self.client.upload_fileobj, spool, self.bucket, tmp_key)
@@ -82,7 +82,7 @@ class S3ObjectStore:
                 raise NotFoundError(f"object {oid[:12]} is missing from s3://{self.bucket}/{self.prefix}",
                                     "run `vigil fsck` to find damaged commits") from exc
             raise StoreError(f"S3 read of {oid[:12]} failed: {exc}", "retry; check the S3 endpoint") from exc
-        return cast(BinaryIO, body)  # botocore's StreamingBody: a readable, closable stream
+        return verified(cast(BinaryIO, body), oid)  # botocore's StreamingBody: a readable, closable stream
 
     def exists(self, oid: str) -> bool:
         try:
@@ -90,6 +90,12 @@ class S3ObjectStore:
             return True
         except self._errors:
             return False
+
+    def _stored_size(self, oid: str) -> int | None:
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self._key(oid))["ContentLength"])
+        except self._errors:
+            return None
 
     def delete(self, oid: str) -> None:
         self._call(self.client.delete_object, Bucket=self.bucket, Key=self._key(check_oid(oid)))

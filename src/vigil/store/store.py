@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, delete, func, insert, literal, or_, select
 
-from vigil.errors import AlreadyExistsError, AmbiguousRefError, ConflictError, NotFoundError, UsageError
+from vigil.errors import (
+    AlreadyExistsError,
+    AmbiguousRefError,
+    ConflictError,
+    NotFoundError,
+    UsageError,
+)
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import CommitInfo, FileInfo, Position, RepoInfo
-from vigil.store.objects import ObjectStore
+from vigil.store.objects import ObjectStore, open_verified
 from vigil.store.paths import check_name, normalize_path
 
 if TYPE_CHECKING:
@@ -49,16 +55,21 @@ class Store:
     # ---------------------------------------------------------------- repos
     def create_repo(self, name: str, description: str = "", *, exist_ok: bool = False) -> RepoInfo:
         """Create a repo with an empty ``master`` branch; ``AlreadyExistsError`` unless ``exist_ok``."""
-        check_name("repo", name)
         with transaction(self.engine, write=True) as conn:
-            if conn.execute(select(s.repos.c.id).where(s.repos.c.name == name)).first():
-                if exist_ok:
-                    return self._repo_info(conn, name)
-                raise AlreadyExistsError(f"repo {name!r} already exists", f"use `vigil repo inspect {name}`")
-            repo_id = inserted_id(conn.execute(
-                insert(s.repos).values(name=name, description=description, created_at=time.time())))
-            self._new_branch(conn, repo_id, DEFAULT_BRANCH, None)
-            return self._repo_info(conn, name)
+            return self.create_repo_in(conn, name, description, exist_ok=exist_ok)
+
+    def create_repo_in(self, conn: Connection, name: str, description: str = "", *,
+                       exist_ok: bool = False) -> RepoInfo:
+        """:meth:`create_repo` inside the caller's write transaction (atomic with the caller's other writes)."""
+        check_name("repo", name)
+        if conn.execute(select(s.repos.c.id).where(s.repos.c.name == name)).first():
+            if exist_ok:
+                return self._repo_info(conn, name)
+            raise AlreadyExistsError(f"repo {name!r} already exists", f"use `vigil repo inspect {name}`")
+        repo_id = inserted_id(conn.execute(
+            insert(s.repos).values(name=name, description=description, created_at=time.time())))
+        self._new_branch(conn, repo_id, DEFAULT_BRANCH, None)
+        return self._repo_info(conn, name)
 
     def list_repos(self) -> list[RepoInfo]:
         with transaction(self.engine) as conn:
@@ -90,9 +101,13 @@ class Store:
     def set_readers(self, reader: str, repos: Sequence[str]) -> None:
         """Record that ``reader`` (a pipeline) reads exactly ``repos`` (replacing what it read before)."""
         with transaction(self.engine, write=True) as conn:
-            conn.execute(delete(s.readers).where(s.readers.c.reader == reader))
-            for name in sorted(set(repos)):
-                conn.execute(insert(s.readers).values(repo_id=self._repo_id(conn, name), reader=reader))
+            self.set_readers_in(conn, reader, repos)
+
+    def set_readers_in(self, conn: Connection, reader: str, repos: Sequence[str]) -> None:
+        """:meth:`set_readers` inside the caller's write transaction."""
+        conn.execute(delete(s.readers).where(s.readers.c.reader == reader))
+        for name in sorted(set(repos)):
+            conn.execute(insert(s.readers).values(repo_id=self._repo_id(conn, name), reader=reader))
 
     def _repo_id(self, conn: Connection, name: str) -> int:
         row = conn.execute(select(s.repos.c.id).where(s.repos.c.name == name)).first()
@@ -272,12 +287,16 @@ class Store:
 
     def stat(self, repo: str, ref: str | None, path: str) -> FileInfo:
         """The file at ``path``; ``NotFoundError`` if absent, ``UsageError`` if it is a directory."""
+        return self.locate(repo, ref, path)[0]
+
+    def locate(self, repo: str, ref: str | None, path: str) -> tuple[FileInfo, str]:
+        """The file at ``path`` and the id of the commit ``ref`` names; errors as :meth:`stat`."""
         path = normalize_path(path)
         with transaction(self.engine) as conn:
             seq = self._resolve_seq(conn, self._repo_id(conn, repo), repo, ref)
             found = self._lookup(conn, seq, path)
             if found is not None:
-                return found
+                return found, self._commit_id(conn, seq)
             if path == "/" or self.files_at(conn, seq, path):
                 raise UsageError(f"{repo}:{path} is a directory", f"list it with `vigil ls {repo}:{path}/*`")
             raise NotFoundError(f"no file {path} in {repo}@{ref or DEFAULT_BRANCH}",
@@ -294,8 +313,10 @@ class Store:
         return FileInfo(row[0], row[1], row[2])
 
     def open(self, repo: str, ref: str | None, path: str) -> BinaryIO:
-        """A binary stream of the file at ``path`` in ``repo@ref``."""
-        return self.objects.open(self.stat(repo, ref, path).oid)
+        """A binary stream of the file at ``path`` in ``repo@ref``, verified as it is read: reading to its end
+        raises ``CorruptBlobError`` naming repo, path and commit when the stored bytes are damaged or gone."""
+        info, commit = self.locate(repo, ref, path)
+        return open_verified(self.objects, info.oid, repo, info.path, commit, info.size)
 
     def read_bytes(self, repo: str, ref: str | None, path: str) -> bytes:
         with self.open(repo, ref, path) as fh:

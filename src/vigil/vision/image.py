@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.errors import UsageError
+from vigil.vision.native_messages import captured
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ def decode_image(data: bytes) -> BGRImage:
         raise ImageDecodeError("cannot decode an image from 0 bytes", hint="check that the file is not empty")
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        with captured():  # libjpeg's warnings go to the datum's log, not the terminal
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # OpenCV raises on some malformed headers instead of returning None
         raise ImageDecodeError(
             f"cannot decode {len(data)} bytes as an image: {exc}", hint="check the file is a JPEG or PNG"

@@ -43,6 +43,7 @@ from pydantic import Field, ValidationError
 from vigil.errors import SpecError
 from vigil.vision.camera_settings import CameraOverrides, first_error
 from vigil.vision.image import ImageDecodeError
+from vigil.vision.native_messages import captured
 
 Grey = npt.NDArray[np.uint8]
 Reason = Literal["motion", "no_motion", "first_frame", "light_change", "keepalive", "disabled"]
@@ -151,7 +152,8 @@ def thumbnail_from_bytes(data: bytes, frame_height: int) -> Grey:
     the bytes do not decode."""
     size = image_size(data) if data[:2] == b"\xff\xd8" else None
     flag = cv2.IMREAD_GRAYSCALE if size is None else _reduce_flag(size[1], frame_height)
-    grey: Grey | None = cv2.imdecode(np.frombuffer(data, np.uint8), flag)  # type: ignore[assignment]
+    with captured():  # libjpeg's warnings go to the datum's log, not the terminal
+        grey: Grey | None = cv2.imdecode(np.frombuffer(data, np.uint8), flag)  # type: ignore[assignment]
     if grey is None or grey.size == 0:
         raise ImageDecodeError(f"cannot decode {len(data)} bytes for motion analysis",
                                "the frame passed validate, so its blob may be damaged: run `vigil fsck`")

@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 
 # exit code -> HTTP status. 2 usage, 3 not found, 4 exists, 5 conflict, 6 workspace, 7 integrity, 8 store,
 # 9 pipeline, 10 model, 11 disk full, 12 name too long, 13 OS permission, 14 database down, 15 config,
-# 16 alert channel, 17 authentication, 18 too large, 19 media type, 20 role forbids.
+# 16 alert channel, 17 authentication, 18 too large, 19 media type, 20 role forbids, 21 damaged blob.
 STATUS = {2: 400, 3: 404, 4: 409, 5: 409, 6: 500, 7: 500, 8: 503, 9: 500, 10: 500, 11: 507, 12: 400, 13: 500,
-          14: 503, 15: 500, 16: 502, 17: 401, 18: 413, 19: 415, 20: 403}
+          14: 503, 15: 500, 16: 502, 17: 401, 18: 413, 19: 415, 20: 403, 21: 500}
 
 
 class ErrorDetail(BaseModel):
