@@ -30,6 +30,7 @@ from vigil.store.workspace import ContainersConfig, Workspace, WorkspaceConfig
 # need only the store, and each command pays only for what it uses (issue 18: start-up).
 if TYPE_CHECKING:
     from vigil.alerts.service import AlertService
+    from vigil.domain.sources import SourceConfig
     from vigil.executors.container import ContainerExecutor
     from vigil.executors.local import LocalExecutor
     from vigil.pipeline.jobs import JobInfo, ProgressFn
@@ -416,6 +417,11 @@ class App(ServingAPI):
 
         return Runner(self.store, ChosenExecutor(self.executor_for, self.close_workers), self.factory_for)
 
+    @property
+    def source_configs(self) -> list[SourceConfig]:
+        """The live sources configured in ``.vigil/vigil.yaml`` (``sources:``)."""
+        return self.workspace.config.sources
+
     @cached_property
     def alerts(self) -> AlertService:
         """Alerts: the outbox, delivery, channels (``alerts:`` in ``.vigil/vigil.yaml``)."""
@@ -483,9 +489,9 @@ class App(ServingAPI):
                           between=self.run_duties, after_job=self._after_job)
 
     def close(self) -> None:
-        """Flush pushed frames, stop background threads, release database connections."""
-        if "frame_push" in self.__dict__:
-            self.frame_push.close()
+        """Stop live sources, flush pushed and ingested frames, stop background threads, release database
+        connections."""
+        self.close_ingest()
         if "runner" in self.__dict__:
             self.runner.close()
         if "executor" in self.__dict__ or "container_executor" in self.__dict__:

@@ -59,9 +59,12 @@ def name_time(filename: str | None) -> int | None:
     return identity.ts if identity is not None else None
 
 
-def frame_path(camera: str, ts: int, oid: str, ext: str) -> str:
-    """Where a frame is stored in the images repo (see the module docstring)."""
-    return f"/{camera}/{ts:010d}-{oid[:12]}/{camera}_{ts:010d}{ext}"
+def frame_path(camera: str, ts: int, oid: str, ext: str, millis: int | None = None) -> str:
+    """Where a frame is stored in the images repo (see the module docstring). ``millis``: the capture time's
+    milliseconds, for sources faster than a frame a second; they go in the folder (``<ts>.<mmm>-<sha>``, which
+    sorts in time order), while the file name keeps the whole seconds validate reads."""
+    when = f"{ts:010d}" if millis is None else f"{ts:010d}.{millis:03d}"
+    return f"/{camera}/{when}-{oid[:12]}/{camera}_{ts:010d}{ext}"
 
 
 __all__ = ["Frame", "frame_path", "name_time", "parse_timestamp", "sniff"]
