@@ -434,12 +434,15 @@ class App(ServingAPI):
     @cached_property
     def duties(self) -> list[Duty]:
         """What runs after each pass of the runner (and after each published job), in this order: new events
-        into the alert outbox, delivery of the alerts due, then the derived indexes the API reads."""
+        into the alert outbox (after the cameras' offline check), delivery of the alerts due, then the derived
+        indexes the API reads."""
         from vigil.index.cameras import cameras_index
         from vigil.index.events import events_index
         from vigil.index.feedback import feedback_index
+        from vigil.ingest.offline import OfflineWatch
 
-        return [self.alerts.feeder(), self.alerts.worker(),
+        # the offline check first: its events go through the outbox in the same pass
+        return [OfflineWatch(self.store), self.alerts.feeder(), self.alerts.worker(),
                 events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
 
     def rebuild_indexes(self) -> dict[str, int]:
