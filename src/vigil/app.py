@@ -495,6 +495,10 @@ class App(ServingAPI):
         """Stop live sources, flush pushed and ingested frames, stop background threads, release database
         connections."""
         self.close_ingest()
+        for duty in self.__dict__.get("duties", []):  # the delivery worker keeps channel connections open
+            close = getattr(duty, "close", None)
+            if close is not None:
+                close()
         if "runner" in self.__dict__:
             self.runner.close()
         if "executor" in self.__dict__ or "container_executor" in self.__dict__:

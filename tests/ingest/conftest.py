@@ -71,13 +71,19 @@ class RtspServer:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
         if line != "ready":
-            raise RuntimeError(f"RTSP server did not start: {line} {self.proc.stderr.read() if self.proc.stderr else ''}")
+            why = self.proc.stderr.read() if self.proc.stderr else ""
+            self.kill()
+            raise RuntimeError(f"RTSP server did not start: {line} {why}")
         return self
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
             self.proc.wait(10)
+            for pipe in (self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
         self.proc = None
 
 
