@@ -231,7 +231,7 @@ class LiveSources:
                 backoff.reset()
             except Exception as exc:  # one source never stops the others or the server
                 self._restarts[str(config.name)] = self._restarts.get(str(config.name), 0) + 1
-                log.error("source %s (%s) failed: %s; restarting in %.0f s", config.name, config.kind, exc,
+                log.error("source %s (%s) failed: %s; restarting in %.1f s", config.name, config.kind, exc,
                           backoff.delay)
             if self._stop.wait(backoff.delay):
                 return

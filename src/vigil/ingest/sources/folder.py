@@ -3,7 +3,8 @@
 Files already there when the source starts are taken first (oldest first: what came while Vigil was down),
 then each file as soon as its writer closes it (inotify's close-write; a rename into the folder counts too, as
 uploaders that write ``.part`` files and rename them do). Sub-folders are watched as well (cameras that write
-``2017/11/28/...``; a new folder is scanned once its watch is added, for files written before). A file that is not a JPEG or PNG is logged and left alone. Capture time: the file name's
+``2017/11/28/...``; a new folder is scanned once its watch is added, for files written before). A file that is
+not a JPEG or PNG is logged and left alone. Capture time: the file name's
 ``<camera>_<seconds>`` when it has one, else EXIF ``DateTimeOriginal`` (as UTC), else the file's modification
 time. With ``remove`` a file is deleted once its frame is committed (nothing is deleted before).
 """
@@ -42,8 +43,14 @@ class FolderSource:
         return any(fnmatch.fnmatchcase(path.name.lower(), p) for p in self.patterns)
 
     def frames(self, stop: threading.Event) -> Iterator[SourceFrame]:
-        from watchdog.events import (DirCreatedEvent, DirMovedEvent, FileClosedEvent, FileMovedEvent,
-                                     FileSystemEvent, FileSystemEventHandler)
+        from watchdog.events import (
+            DirCreatedEvent,
+            DirMovedEvent,
+            FileClosedEvent,
+            FileMovedEvent,
+            FileSystemEvent,
+            FileSystemEventHandler,
+        )
         from watchdog.observers import Observer
 
         if not self.folder.is_dir():
