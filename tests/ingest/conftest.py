@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.alerts.conftest import smtp  # noqa: F401 - the real SMTP server fixture (offline alerts)
 from vigil.app import App
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

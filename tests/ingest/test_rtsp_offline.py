@@ -31,13 +31,6 @@ OFFLINE_RULES = textwrap.dedent("""\
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def site(tmp_path: Path, smtp: SmtpServer) -> Iterator[App]:
     alerts = AlertsConfig.model_validate({"channels": {"mail": smtp_channel(smtp)}})
     app = App.init(tmp_path / "site", WorkspaceConfig(alerts=alerts))

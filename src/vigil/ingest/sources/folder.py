@@ -16,12 +16,11 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC
 from pathlib import Path
 
-from vigil.domain.identity import MAX_TS, parse_name, to_unix
+from vigil.domain.identity import parse_name
 from vigil.errors import NotFoundError, UnsupportedMediaError
-from vigil.ingest.frames import sniff
+from vigil.ingest.frames import exif_time, sniff
 from vigil.ingest.sources.base import SourceFrame, SourceStats
 
 log = logging.getLogger(__name__)
@@ -123,17 +122,8 @@ def _capture_time(name: str, data: bytes, mtime: float) -> float:
     identity = parse_name(name)
     if identity is not None:
         return float(identity.ts)
-    from vigil.vision.quality import capture_time
-
-    taken = capture_time(data)
-    if taken is not None:
-        try:
-            ts = to_unix(taken, UTC)
-        except (OverflowError, OSError, ValueError):
-            ts = -1
-        if 0 <= ts <= MAX_TS:
-            return float(ts)
-    return mtime
+    taken = exif_time(data)
+    return float(taken) if taken is not None else mtime
 
 
 __all__ = ["FolderSource"]
