@@ -182,9 +182,11 @@ class Ingestor:
 
 
 def ingestor_for(config: SourceConfig, store: Store, committer_for: CommitterFor, *, start: float | None = None,
-                 backoff_first: float = 0.5) -> Ingestor:
-    """The ingestor of a configured source."""
+                 backoff_first: float = 0.5, stats: SourceStats | None = None) -> Ingestor:
+    """The ingestor of a configured source (``stats``: carried over from a previous run of the same source)."""
     source = open_source(config, start=start, backoff_first=backoff_first)
+    if stats is not None:
+        source.stats = stats
     fast = config.fps is None or config.fps > 1
     if config.kind == "snapshot":
         fast = config.interval < 1 and fast
@@ -220,9 +222,10 @@ class LiveSources:
 
     def _supervise(self, config: SourceConfig) -> None:
         backoff = Backoff(self.restart_first, self.restart_max)
+        stats = SourceStats()  # one for every restart: the counters in /metrics only grow
         while not self._stop.is_set():
             try:
-                ingestor = ingestor_for(config, self.store, self.committer_for)
+                ingestor = ingestor_for(config, self.store, self.committer_for, stats=stats)
                 self._ingestors[str(config.name)] = ingestor
                 stats = ingestor.run(self._stop)
                 if config.kind == "video" and not self._stop.is_set():
