@@ -22,6 +22,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL = REPO_ROOT / "deploy" / "ingest" / "install-rtsp.sh"
 RTSP_PEER = Path(__file__).with_name("rtsp_server.py")
 H264_CLIP = "intel_one-by-one-person-detection.mp4"  # H.264: streamed as it is (the PETS clip is MPEG-4 part 2)
+OFFLINE_RULES = """\
+version: 1
+rules:
+  - id: camera-offline
+    health: {condition: offline, offline_factor: 3, min_offline_seconds: 3}
+    severity: high
+"""
 FRAME_PATH = re.compile(r"^/(?P<camera>[^/]+)/(?P<ts>[0-9]{10})(?:\.(?P<ms>[0-9]{3}))?-(?P<sha>[0-9a-f]{12})/"
                         r"(?P=camera)_(?P=ts)\.(?:jpg|png)$")
 

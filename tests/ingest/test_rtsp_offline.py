@@ -5,7 +5,6 @@ reach a real SMTP server through the alert outbox, once each."""
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,20 +13,12 @@ import pytest
 
 from tests.alerts.conftest import smtp_channel
 from tests.alerts.servers import SmtpServer
-from tests.ingest.conftest import FRAME_PATH, RtspServer, frames, wait_for
+from tests.ingest.conftest import FRAME_PATH, OFFLINE_RULES, RtspServer, frames, wait_for
 from vigil.app import App
 from vigil.domain.alerting import AlertsConfig
 from vigil.domain.sources import SourceConfig
 from vigil.ingest.live import ingestor_for
 from vigil.store.workspace import WorkspaceConfig
-
-OFFLINE_RULES = textwrap.dedent("""\
-    version: 1
-    rules:
-      - id: camera-offline
-        health: {condition: offline, offline_factor: 3, min_offline_seconds: 3}
-        severity: high
-    """)
 
 
 @pytest.fixture
