@@ -10,7 +10,7 @@ CONSTRAINTS := deploy/containers/constraints.txt
 REGISTRY ?=
 ROLES ?= validate detect threat report server
 
-.PHONY: setup runtime demo test lint bench clean images push lock containers-tools
+.PHONY: setup runtime demo test lint bench clean images push lock containers-tools ingest-tools
 
 # Runtime dependencies are pinned by the images' lock ($(CONSTRAINTS)), so the demo and the tests run on the
 # versions the images carry (a stage must give the same bytes in its container as in-process).
@@ -41,7 +41,7 @@ lint: setup
 	$(BIN)/hadolint deploy/containers/Containerfile
 
 # The venv's bin first on PATH: tests drive the `vigil` console script and command transforms run `python3`.
-test: lint containers-tools
+test: lint containers-tools ingest-tools
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 bench: setup
@@ -50,6 +50,10 @@ bench: setup
 # Container images (podman, buildah, mmdebstrap installed from Debian's packages when missing).
 containers-tools:
 	deploy/containers/install.sh
+
+# GStreamer's RTSP server for the ingest tests' camera (Debian packages, installed when missing).
+ingest-tools:
+	deploy/ingest/install-rtsp.sh
 
 images: containers-tools
 	deploy/containers/build.sh $(ROLES)

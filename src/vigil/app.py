@@ -30,6 +30,7 @@ from vigil.store.workspace import ContainersConfig, Workspace, WorkspaceConfig
 # need only the store, and each command pays only for what it uses (issue 18: start-up).
 if TYPE_CHECKING:
     from vigil.alerts.service import AlertService
+    from vigil.domain.sources import SourceConfig
     from vigil.executors.container import ContainerExecutor
     from vigil.executors.local import LocalExecutor
     from vigil.pipeline.jobs import JobInfo, ProgressFn
@@ -420,6 +421,11 @@ class App(ServingAPI):
 
         return Runner(self.store, ChosenExecutor(self.executor_for, self.close_workers), self.factory_for)
 
+    @property
+    def source_configs(self) -> list[SourceConfig]:
+        """The live sources configured in ``.vigil/vigil.yaml`` (``sources:``)."""
+        return self.workspace.config.sources
+
     @cached_property
     def alerts(self) -> AlertService:
         """Alerts: the outbox, delivery, channels (``alerts:`` in ``.vigil/vigil.yaml``)."""
@@ -432,12 +438,15 @@ class App(ServingAPI):
     @cached_property
     def duties(self) -> list[Duty]:
         """What runs after each pass of the runner (and after each published job), in this order: new events
-        into the alert outbox, delivery of the alerts due, then the derived indexes the API reads."""
+        into the alert outbox (after the cameras' offline check), delivery of the alerts due, then the derived
+        indexes the API reads."""
         from vigil.index.cameras import cameras_index
         from vigil.index.events import events_index
         from vigil.index.feedback import feedback_index
+        from vigil.ingest.offline import OfflineWatch
 
-        return [self.alerts.feeder(), self.alerts.worker(),
+        # the offline check first: its events go through the outbox in the same pass
+        return [OfflineWatch(self.store), self.alerts.feeder(), self.alerts.worker(),
                 events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
 
     def rebuild_indexes(self) -> dict[str, int]:
@@ -487,9 +496,13 @@ class App(ServingAPI):
                           between=self.run_duties, after_job=self._after_job)
 
     def close(self) -> None:
-        """Flush pushed frames, stop background threads, release database connections."""
-        if "frame_push" in self.__dict__:
-            self.frame_push.close()
+        """Stop live sources, flush pushed and ingested frames, stop background threads, release database
+        connections."""
+        self.close_ingest()
+        for duty in self.__dict__.get("duties", []):  # the delivery worker keeps channel connections open
+            close = getattr(duty, "close", None)
+            if close is not None:
+                close()
         if "runner" in self.__dict__:
             self.runner.close()
         if "executor" in self.__dict__ or "container_executor" in self.__dict__:

@@ -22,9 +22,11 @@ from vigil.store.store import DEFAULT_BRANCH, Store
 
 if TYPE_CHECKING:
     from vigil.alerts.service import AlertService
+    from vigil.domain.sources import SourceConfig
     from vigil.index import evidence as event_evidence
     from vigil.index.events import EventPage, EventQuery
-    from vigil.ingest.committer import Ack
+    from vigil.ingest.committer import Ack, GroupCommitter
+    from vigil.ingest.live import LiveSources
     from vigil.ingest.push import FramePush, GivenTime
     from vigil.ingest.push import Upload as PushUpload
     from vigil.pipeline.jobs import JobInfo
@@ -45,11 +47,42 @@ class ServingAPI:
         @property
         def alerts(self) -> AlertService: ...
 
+        @property
+        def source_configs(self) -> list[SourceConfig]: ...
+
     @cached_property
     def frame_push(self) -> FramePush:
         from vigil.ingest.push import FramePush
 
         return FramePush(self.store)
+
+    def committer_for(self, repo: str) -> GroupCommitter:
+        """The group committer of ``repo`` in this process: camera push's for the images repo, so pushed and
+        ingested frames share commits."""
+        from vigil.ingest.committer import GroupCommitter
+
+        if repo == self.frame_push.repo:
+            return self.frame_push.committer
+        committers: dict[str, GroupCommitter] = self.__dict__.setdefault("_committers", {})
+        if repo not in committers:
+            committers[repo] = GroupCommitter(self.store, repo)
+        return committers[repo]
+
+    @cached_property
+    def live_sources(self) -> LiveSources:
+        """The ``sources:`` of ``.vigil/vigil.yaml`` (started by ``vigil serve``)."""
+        from vigil.ingest.live import LiveSources
+
+        return LiveSources(self.source_configs, self.store, self.committer_for)
+
+    def close_ingest(self) -> None:
+        """Stop live sources (committing what they staged), then flush and stop every committer."""
+        if "live_sources" in self.__dict__:
+            self.live_sources.stop()
+        for committer in self.__dict__.get("_committers", {}).values():
+            committer.close()
+        if "frame_push" in self.__dict__:
+            self.frame_push.close()
 
     def push_frames(self, who: Principal, camera: str, uploads: list[PushUpload],
                     given: GivenTime | None = None) -> Future[list[Ack]]:
@@ -149,13 +182,22 @@ class ServingAPI:
         from vigil.index.cameras import list_cameras
 
         _require(who, "read")
-        return list_cameras(self.store, who)
+        return self._with_sources(list_cameras(self.store, who))
 
     def camera(self, who: Principal, camera: str) -> dict[str, Any]:
         from vigil.index.cameras import get_camera
 
         _require(who, "read")
-        return get_camera(self.store, who, camera)
+        return self._with_sources([get_camera(self.store, who, camera)])[0]
+
+    def _with_sources(self, cameras: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Cameras with the stats of the live sources this process runs for them (``sources``: a list)."""
+        if "live_sources" not in self.__dict__:
+            return cameras
+        by_camera: dict[str, list[dict[str, Any]]] = {}
+        for stats in self.live_sources.stats():
+            by_camera.setdefault(stats["camera"], []).append(stats)
+        return [{**c, "sources": by_camera.get(c["camera"], [])} for c in cameras]
 
     def latest_frame(self, who: Principal, camera: str) -> event_evidence.Picture:
         """The camera's newest valid frame, as stored."""

@@ -55,7 +55,10 @@ class EventFacts:
 
     @property
     def group_key(self) -> str:
-        return f"{self.rule_id}\x1f{self.camera}"
+        """Events with one key within the group window make one alert. A health event's state is part of it:
+        a camera's recovery is news of its own, never an update folded into its outage's alert."""
+        state = self.doc.get("state")
+        return f"{self.rule_id}\x1f{self.camera}" + (f"\x1f{state}" if isinstance(state, str) else "")
 
 
 @dataclass

@@ -70,6 +70,8 @@ KINDS: dict[str, tuple[str, list[str]]] = {
     "alert channel": ("alerts channels (list)",
                       ["name", "type", "destination", "recipients", "secrets", "routes",
                        "disabled [{target, reason, at}]"]),
+    "source stats": ("ingest", ["state", "frames_in", "frames_out", "committed", "commits", "reconnects", "stalls",
+                                "errors", "last_frame", "last_error", "fps_in", "fps_out"]),
 }
 
 

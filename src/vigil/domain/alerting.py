@@ -186,7 +186,8 @@ class AlertsConfig(_Model):
     """The ``alerts:`` section. ``channels`` by name; ``route`` says which channel delivers the rules' own
     ``notify`` targets of each kind (default: the first configured channel of that kind)."""
 
-    repos: tuple[str, ...] = ("threat",)  # repos of event records (``/<camera>/<ts>.json`` with ``events``)
+    # repos of event records (``/<camera>/<ts>.json`` with ``events``): the threat stage's, and the offline duty's
+    repos: tuple[str, ...] = ("threat", "health")
     channels: dict[str, Channel] = {}
     route: dict[Literal["email", "webhook", "mqtt"], str] = {}
     max_age: Duration = 3600.0  # events whose frame was committed longer ago are recorded, not sent

@@ -53,15 +53,33 @@ class Frame:
     source: str  # where ts came from: filename, header, query, exif, arrival
 
 
+def exif_time(data: bytes) -> int | None:
+    """Unix seconds of the picture's EXIF ``DateTimeOriginal`` (read as UTC: cameras keep no zone), if it has a
+    usable one."""
+    from vigil.vision.quality import capture_time
+
+    taken = capture_time(data)
+    if taken is None:
+        return None
+    try:
+        ts = to_unix(taken, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ts if 0 <= ts <= MAX_TS else None
+
+
 def name_time(filename: str | None) -> int | None:
     """The time stamp of a ``<camera>_<seconds>.<ext>`` file name (a multipart part's), if it follows it."""
     identity = parse_name(filename) if filename else None
     return identity.ts if identity is not None else None
 
 
-def frame_path(camera: str, ts: int, oid: str, ext: str) -> str:
-    """Where a frame is stored in the images repo (see the module docstring)."""
-    return f"/{camera}/{ts:010d}-{oid[:12]}/{camera}_{ts:010d}{ext}"
+def frame_path(camera: str, ts: int, oid: str, ext: str, millis: int | None = None) -> str:
+    """Where a frame is stored in the images repo (see the module docstring). ``millis``: the capture time's
+    milliseconds, for sources faster than a frame a second; they go in the folder (``<ts>.<mmm>-<sha>``, which
+    sorts in time order), while the file name keeps the whole seconds validate reads."""
+    when = f"{ts:010d}" if millis is None else f"{ts:010d}.{millis:03d}"
+    return f"/{camera}/{when}-{oid[:12]}/{camera}_{ts:010d}{ext}"
 
 
-__all__ = ["Frame", "frame_path", "name_time", "parse_timestamp", "sniff"]
+__all__ = ["Frame", "exif_time", "frame_path", "name_time", "parse_timestamp", "sniff"]

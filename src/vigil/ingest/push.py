@@ -6,15 +6,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC
 
-from vigil.domain.identity import MAX_TS, to_unix
 from vigil.errors import UsageError
 from vigil.ingest.committer import Ack, GroupCommitter, Staged
-from vigil.ingest.frames import frame_path, name_time, sniff
+from vigil.ingest.frames import exif_time, frame_path, name_time, sniff
 from vigil.store.models import CommitInfo
 from vigil.store.store import Store
-from vigil.vision.quality import capture_time
 
 IMAGES = "images"
 
@@ -76,14 +73,7 @@ def _timestamp(upload: Upload, given: GivenTime | None, arrival: int) -> int:
         return named
     if given is not None:
         return given.ts
-    taken = capture_time(upload.data)
-    if taken is not None:
-        try:
-            ts = to_unix(taken, UTC)
-        except (OverflowError, OSError, ValueError):
-            ts = -1
-        if 0 <= ts <= MAX_TS:
-            return ts
-    return arrival
+    taken = exif_time(upload.data)
+    return taken if taken is not None else arrival
 
 __all__ = ["IMAGES", "FramePush", "GivenTime", "Upload"]

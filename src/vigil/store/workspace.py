@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vigil.domain.alerting import AlertsConfig
+from vigil.domain.sources import SourceConfig
 from vigil.errors import AlreadyExistsError, WorkspaceError
 from vigil.store.database import make_engine
 from vigil.store.objects import LocalObjectStore, ObjectStore
@@ -59,6 +60,16 @@ class WorkspaceConfig(BaseModel):
     objects: Annotated[LocalObjects | S3Objects, Field(discriminator="kind")] = LocalObjects()
     alerts: AlertsConfig | None = None  # channels, routing, grouping, retries (vigil.domain.alerting)
     containers: ContainersConfig = Field(default_factory=ContainersConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)  # live cameras `vigil serve` ingests from
+
+    @model_validator(mode="after")
+    def _source_names(self) -> WorkspaceConfig:
+        for i, source in enumerate(self.sources, 1):
+            source.name = source.name or f"source-{i}"
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: names must be unique, got {names}")
+        return self
 
 
 class Workspace:

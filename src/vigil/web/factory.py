@@ -46,6 +46,8 @@ def create_app(app: App, *, runner: bool = False, interval: float = 0.5, max_bod
             background.start()
             metrics.runner_alive.set(1)
         web.state.runner = background
+        if runner:  # sources run beside the runner; API-only replicas must not ingest the same cameras again
+            app.live_sources.start()
         app.frame_push.committer.on_commit = lambda _commit, n: metrics.committed(n)
         log.info("vigil %s serving %s (runner %s)", __version__, app.workspace.root, "on" if runner else "off")
         try:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vigil.app import App
@@ -54,6 +54,45 @@ class SiteCollector(Collector):
         yield outbox
 
 
+class SourcesCollector(Collector):
+    """Per live source (``sources:`` of vigil.yaml, labelled by source name and kind: camera names carry
+    tenants): frames in and out, reconnects, stalls, errors, restarts, frame rates and the newest frame."""
+
+    COUNTERS = (("frames_in", "Frames a live source received."),
+                ("frames_out", "Frames a live source kept (sampled at its fps) and stored."),
+                ("committed", "Frames of a live source in a durable commit."),
+                ("reconnects", "Reconnects of a live source."),
+                ("stalls", "Streams of a live source that went silent or ended."),
+                ("errors", "Failed connects, reads and commits of a live source."),
+                ("restarts", "Times a live source's thread was restarted after a failure."))
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Any]:
+        if "live_sources" not in self.app.__dict__:
+            return
+        rows = self.app.live_sources.stats()
+        labels = ["source", "kind"]
+        for key, text in self.COUNTERS:
+            family = CounterMetricFamily(f"vigil_source_{key}", text, labels=labels)
+            for row in rows:
+                family.add_metric([row["name"], row["kind"]], row[key])
+            yield family
+        gauges = (("fps_in", "Frames per second a live source received (last 10 s)."),
+                  ("fps_out", "Frames per second a live source kept (last 10 s)."),
+                  ("last_frame_timestamp", "When a live source's newest frame arrived (unix time)."),
+                  ("up", "1 while a live source is streaming."))
+        for key, text in gauges:
+            gauge = GaugeMetricFamily(f"vigil_source_{key}", text, labels=labels)
+            for row in rows:
+                value = {"last_frame_timestamp": row["last_frame"], "up": row["state"] == "streaming"}.get(
+                    key, row.get(key))
+                if value is not None:
+                    gauge.add_metric([row["name"], row["kind"]], float(value))
+            yield gauge
+
+
 class Metrics:
     """The metrics of one server, on their own registry."""
 
@@ -79,6 +118,7 @@ class Metrics:
         self.runner_last_pass = Gauge("vigil_runner_last_pass_timestamp", "When the runner last finished a pass.",
                                       registry=r)
         r.register(SiteCollector(app))
+        r.register(SourcesCollector(app))
         register_alert_metrics(r)
 
     def pushed(self, frames: int, size: int, seconds: float) -> None:

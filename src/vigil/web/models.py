@@ -67,12 +67,32 @@ class FeedbackOut(BaseModel):
     commit: str
 
 
+class SourceStatsOut(BaseModel):
+    """A live source this server runs for the camera (``sources:`` in vigil.yaml) and what it did so far."""
+
+    name: str
+    kind: str
+    state: str
+    frames_in: int
+    frames_out: int
+    committed: int
+    reconnects: int
+    stalls: int
+    errors: int
+    restarts: int
+    fps_in: float
+    fps_out: float
+    last_frame: float | None
+    last_error: str | None
+
+
 class CameraOut(BaseModel):
     camera: str
     tenant: str | None
     frames: int
     last_ts: int | None
     last_frame: str | None
+    sources: list[SourceStatsOut] = []
 
 
 class PrecisionRow(BaseModel):
