@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from vigil.errors import NotFoundError, UsageError, VigilError
+from vigil.proof import ProofAPI
 from vigil.serving import ServingAPI
 from vigil.settings import STDIN_MAX_MB, stdin_max_bytes
 from vigil.store import history, integrity
@@ -230,7 +231,7 @@ class Duty(Protocol):
         ...
 
 
-class App(ServingAPI):
+class App(ServingAPI, ProofAPI):
     """Vigil for one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:

@@ -238,3 +238,15 @@ class ForbiddenError(VigilError):
     """The API token's role does not allow this action (a viewer pushing frames, an operator creating tokens)."""
 
     exit_code = 20
+
+
+class AuditChainError(IntegrityError):
+    """The audit log's hash chain is broken: an entry was edited, deleted or reordered (`vigil audit verify`)."""
+
+    exit_code = 21
+
+
+class NotReproducedError(VigilError):
+    """Re-running a result gave other bytes, or its inputs are gone (`vigil reproduce` names what differs)."""
+
+    exit_code = 22

@@ -66,6 +66,7 @@ class JobInfo:
     n_failed: int
     n_removed: int
     seconds: float
+    code_digest: str | None = None  # the code identity it ran (vigil.pipeline.identity)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ from vigil.errors import AlreadyExistsError, NotFoundError, SpecError
 from vigil.pipeline import state as t
 from vigil.pipeline.draw import topological_order
 from vigil.pipeline.spec import PipelineSpec, parse_specs
+from vigil.store import audit
 from vigil.store.database import transaction
 from vigil.store.store import Store
 
@@ -68,6 +69,8 @@ def create_pipeline(store: Store, spec: PipelineSpec, *, update_existing: bool =
             if reprocess:
                 values["salt"] = uuid.uuid4().hex
             conn.execute(update(t.pipelines).where(t.pipelines.c.name == spec.name).values(**values))
+        audit.append(conn, "pipeline.create" if row is None else "pipeline.update", f"pipeline:{spec.name}",
+                     detail={"version": values["version"], "reprocess": reprocess})
     store.create_repo(spec.name, f"output of pipeline {spec.name}", exist_ok=True)
     store.set_readers(spec.name, [repo for _, repo, _ in spec.input_repos()])
     return get_pipeline(store, spec.name)
@@ -103,5 +106,6 @@ def delete_pipeline(store: Store, name: str, *, keep_repo: bool = False) -> None
             conn.execute(delete(table).where(table.c.pipeline == name))
         conn.execute(delete(t.jobs).where(t.jobs.c.pipeline == name))
         conn.execute(delete(t.pipelines).where(t.pipelines.c.name == name))
+        audit.append(conn, "pipeline.delete", f"pipeline:{name}", detail={"keep_repo": keep_repo})
     if not keep_repo:
         store.delete_repo(name, force=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from vigil.store import audit
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.objects import CHUNK
@@ -100,6 +101,8 @@ def gc(store: Store, grace_seconds: float = 3600.0) -> GcReport:
         for oid in doomed:
             store.objects.delete(oid)
             report.removed_objects += 1
+        if doomed:
+            audit.append(conn, "gc", "objects", detail={"blobs": len(doomed), "bytes": report.removed_bytes})
     report.kept_objects += len(still_used)
     report.removed_temporaries = store.objects.clean_temporaries(cutoff)
     return report
