@@ -375,13 +375,27 @@ class App(ServingAPI, ProofAPI):
 
     def factory_for(self, pipeline: Pipeline) -> TransformFactory:
         """How to build the transform of ``pipeline`` on a worker: in its image, or in this process."""
+        return self.factory_in(pipeline.spec, self.image_for(pipeline))
+
+    def factory_in(self, spec: PipelineSpec, image: str | None) -> TransformFactory:
+        """The transform factory of ``spec`` in ``image`` (a worker container), or in this process (None)."""
         from vigil.execution import transform_factory
         from vigil.executors.container import InImage
 
-        image = self.image_for(pipeline)
         if image is not None:
-            return InImage(image, pipeline.spec.transform.model_dump(mode="json"), pipeline.spec.datum_timeout)
-        return transform_factory(pipeline.spec.transform, pipeline.spec.datum_timeout)
+            return InImage(image, spec.transform.model_dump(mode="json"), spec.datum_timeout)
+        return transform_factory(spec.transform, spec.datum_timeout)
+
+    def stage_image(self, spec: PipelineSpec) -> str:
+        """The image that runs ``spec``'s transform: its own (mapped), or its built-in stage's role image."""
+        from vigil.execution import map_image, stage_image
+
+        if spec.transform.image:
+            return map_image(spec.transform.image, self.containers.image_map)
+        if spec.transform.stage is None:
+            raise UsageError(f"pipeline {spec.name} names no image and runs no built-in stage",
+                             "give its transform an image")
+        return stage_image(spec.transform.stage)
 
     def executor_for(self, factory: TransformFactory) -> Executor:
         """The executor choice: worker containers for a transform in an image, else the in-process pool."""

@@ -7,12 +7,17 @@ make one call each. Heavy modules are imported where used.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from vigil.errors import AuditChainError, UsageError
+from vigil.errors import AuditChainError, NotReproducedError, UsageError
 from vigil.store import audit
 
 if TYPE_CHECKING:
+    from vigil.executors.container import ContainerExecutor
+    from vigil.executors.local import LocalExecutor
+    from vigil.pipeline.reproduce import Reproduction
+    from vigil.pipeline.spec import PipelineSpec
+    from vigil.pipeline.transform import DatumResult, DatumTask, Executor, TransformFactory
     from vigil.store.store import Store
 
 _ANCHOR = re.compile(r"^(?P<seq>\d+):(?P<hash>[0-9a-f]{64})$")
@@ -33,6 +38,18 @@ class ProofAPI:
         @property
         def store(self) -> Store: ...
 
+        @property
+        def executor(self) -> LocalExecutor: ...
+
+        @property
+        def container_executor(self) -> ContainerExecutor: ...
+
+        def factory_in(self, spec: PipelineSpec, image: str | None) -> TransformFactory: ...
+
+        def stage_image(self, spec: PipelineSpec) -> str: ...
+
+        def close_workers(self) -> None: ...
+
     def audit_log(self, *, limit: int | None = None, action: str | None = None) -> list[audit.Entry]:
         """Audit entries oldest first (the newest ``limit``), optionally of one action or action prefix."""
         return audit.entries(self.store.engine, limit=limit, action=action)
@@ -49,6 +66,61 @@ class ProofAPI:
                                   "restore the metadata database from a backup and compare; the entries before "
                                   "it are intact")
         return verdict
+
+    # ------------------------------------------------------------------------------------------- reproduce
+    def reproduce(self, target: str, *, container: bool = False) -> Reproduction:
+        """Re-run what produced ``target`` (an event id, or ``REPO[@COMMIT]:PATH`` of a pipeline's output) from
+        its recorded inputs and code, in this process or (``container``) in each stage's image. The result says
+        whether every output came out identical; ``NotReproducedError`` when it cannot be re-run."""
+        from vigil.pipeline.reproduce import reproduce
+        from vigil.store.paths import RepoRef
+
+        if ":" in target or "@" in target:
+            ref = RepoRef.parse(target)
+            if not ref.path or ref.path == "/":
+                raise UsageError(f"{target!r} names no file", "give REPO[@COMMIT]:PATH or an event id")
+            repo, commit, path = ref.repo, ref.ref, ref.path
+        else:
+            repo, commit, path = self._event_output(target)
+
+        def run(spec: PipelineSpec, task: DatumTask) -> tuple[DatumResult, dict[str, Any] | None]:
+            return self._run_datum(spec, task, container)
+
+        try:
+            result = reproduce(self.store, repo, commit, path, run)
+        finally:
+            if container:
+                self.close_workers()
+        audit.record(self.store.engine, "reproduce", result.target,
+                     detail={"identical": result.identical, "container": container, "steps": len(result.steps)})
+        return result
+
+    def _event_output(self, event_id: str) -> tuple[str, str | None, str]:
+        """The threat record an event is in: (repo, None = its head, path)."""
+        from vigil.domain.access import Principal
+        from vigil.index.events import REPO, get_event
+
+        event = get_event(self.store, Principal("cli", "admin"), event_id)
+        return REPO, None, str(event["threat_path"])
+
+    def _run_datum(self, spec: PipelineSpec, task: DatumTask, container: bool
+                   ) -> tuple[DatumResult, dict[str, Any] | None]:
+        from vigil import __version__
+        from vigil.pipeline import identity
+        from vigil.pipeline.transform import RunOptions
+
+        if spec.incremental:
+            raise NotReproducedError(f"{spec.name} is incremental: its datum sums every earlier job",
+                                     "reproduce the outputs it summarises instead (an event, a detection)")
+        image = self.stage_image(spec) if container else None
+        factory = self.factory_in(spec, image)
+        executor: Executor = self.container_executor if image is not None else self.executor
+        options = RunOptions(parallelism=1, batch_size=1, tries=1, timeout=spec.datum_timeout,
+                             params=spec.transform.params, lister=self.store.list_range)
+        results = list(executor.run(f"reproduce:{spec.name}:{spec.fingerprint()}:{image}", factory, [task],
+                                    self.store.objects, options))
+        env = None if image is not None else {**identity.environment(), "vigil": __version__}
+        return results[0], env
 
 
 __all__ = ["ProofAPI", "parse_anchor"]

@@ -1,4 +1,4 @@
-"""`vigil audit log|verify|head`: the hash-chained audit log of who did what, when, from where."""
+"""`vigil audit log|verify|head`: the hash-chained audit log; `vigil reproduce`: re-derive a result bit for bit."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ JSON = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
+    app.command()(reproduce)
 
 
 @audit_app.command("log")
@@ -55,3 +56,39 @@ def head(json: JSON = False) -> None:
     if json:
         return emit_json(h.to_dict())
     out.print(f"{h.seq}:{h.hash}", markup=False)
+
+
+def reproduce(target: Annotated[str, typer.Argument(help="An event id, or REPO[@COMMIT]:PATH of a pipeline's "
+                                                         "output.")],
+              container: Annotated[bool, typer.Option("--container", help="Run each stage in its container image "
+                                                      "(localhost/vigil-<role>) instead of this process.")] = False,
+              json: JSON = False) -> None:
+    """Re-run the datums that produced an event or output, upstream first, from the recorded frame, model, rules
+    and code; say "identical" with the hashes, or the first difference (stage, file, field) and what changed
+    in the code or environment since. Exit 22 when it does not reproduce.
+
+    Examples: `vigil reproduce 621ad0aa44d9...`, `vigil reproduce detect@master:/dev3/1511891385.json --container`."""
+    from vigil.errors import NotReproducedError
+
+    result = state.app().reproduce(target, container=container)
+    if json:
+        emit_json(result.to_dict())
+    else:
+        for step in result.steps:
+            verdict = "identical" if step.identical else "DIFFERENT"
+            out.print(f"{step.pipeline:<10} datum {step.datum[:12]}  {verdict}", markup=False)
+            for path, (old, new) in step.outputs.items():
+                shown = f"sha256 {old}" if old == new else f"recorded {old}, now {new}"
+                out.print(f"    {path}  {shown}", markup=False)
+        for change in result.code_changes:
+            out.print(f"code changed since: {change}", markup=False)
+        for change in result.environment_changes:
+            out.print(f"environment changed since: {change}", markup=False)
+    first = result.first_difference
+    if first is not None:
+        raise NotReproducedError(f"{result.target} does not reproduce: first difference in stage {first.pipeline} "
+                                 f"(datum {first.datum[:12]}): {first.difference}",
+                                 "see the code and environment changes listed above")
+    if not json:
+        out.print(f"identical: {result.target} ({len(result.steps)} datum(s) re-run"
+                  f"{' in containers' if container else ''})", markup=False)
