@@ -141,3 +141,56 @@ def test_a_stage_that_does_not_reproduce_is_named_with_its_first_differing_field
     assert done.returncode == NotReproducedError.exit_code, done.stderr
     assert "first difference in stage noisy" in done.stderr and "field seen.pid" in done.stderr
     assert "code changed since: noisy: noisy_stage_for_proof.py" in done.stdout, done.stdout
+
+
+def test_retention_deletes_old_frames_and_every_event_stays_provable(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_MIRROR", f"{require(SHARED / 'models')}:{require(SHARED / 'data' / 'seed')}")
+    monkeypatch.setenv("VIGIL_CACHE", str(tmp_path / "cache"))
+    run_demo(tmp_path / "demo")
+    config = tmp_path / "demo" / ".vigil" / "vigil.yaml"
+    config.write_text(config.read_text() + "retention:\n- {name: frames-30d, frames_days: 30}\n")
+    app = App.open(tmp_path / "demo")
+    app.rebuild_indexes()
+    events = _event_ids(app)
+    records = {e: app.event(Principal("test", "admin"), e) for e in events}
+    quiet = "/dev2/1511891326.json"  # the dog: a valid frame that raised no event
+    assert app.reproduce(f"detect:{quiet}").identical
+
+    dry = app.retention_apply(dry_run=True)
+    assert dry.frames == {"frames-30d": 1} and dry.kept_for_events == 6
+    assert app.store.objects.exists(_frame_oid(app, quiet))
+    report = app.retention_apply()  # the demo's frames are from 2017: all past 30 days
+    assert report.frames == {"frames-30d": 1} and report.bytes["frames-30d"] > 0
+    assert app.retention_apply().frames == {"frames-30d": 0}  # done once
+    assert not app.store.objects.exists(_frame_oid(app, quiet))
+
+    with pytest.raises(NotReproducedError, match=r"evidence deleted by retention policy frames-30d on \d{4}-"):
+        app.reproduce(f"detect:{quiet}")
+    for event_id in events:  # event frames are kept (event_frames_days unset: forever)
+        assert app.reproduce(event_id).identical
+        assert app.event(Principal("test", "admin"), event_id) == records[event_id]
+
+    # An erasure request takes one camera's frames in a time range, events or not.
+    erased = app.retention_erase("dev3", 1511891000, 1511892000, reason="request 42")
+    assert erased.frames == {"erasure-request": 1}
+    dev3 = next(e for e in events if records[e]["camera"] == "dev3")
+    with pytest.raises(NotReproducedError, match=r"deleted by an erasure request on .* \(request 42\)"):
+        app.reproduce(dev3)
+    with pytest.raises(NotFoundError, match="erasure request"):
+        app.evidence(Principal("test", "admin"), dev3)
+    assert app.event(Principal("test", "admin"), dev3) == records[dev3]  # the record and its frame hash stay
+
+    fsck = app.fsck()
+    assert fsck.ok and fsck.erased == 2, fsck.problems
+    assert app.audit_verify().ok
+    (applied,) = app.audit_log(action="retention.apply")
+    assert list(applied.detail["erased"]) == [_frame_oid(app, quiet)]
+    (request,) = app.audit_log(action="retention.erase")
+    assert request.reason == "request 42" and request.detail["camera"] == "dev3"
+    duty = app.duties[-1]  # `vigil serve` runs the policies hourly among its duties
+    assert duty.name == "retention" and duty.run_once() == 0 and duty.run_once() == 0
+
+
+def _frame_oid(app: App, detect_path: str) -> str:
+    return str(json.loads(app.store.read_bytes("detect", None, detect_path))["source"]["sha256"])

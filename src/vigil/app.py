@@ -443,13 +443,16 @@ class App(ServingAPI, ProofAPI):
     @cached_property
     def duties(self) -> list[Duty]:
         """What runs after each pass of the runner (and after each published job), in this order: new events
-        into the alert outbox, delivery of the alerts due, then the derived indexes the API reads."""
+        into the alert outbox, delivery of the alerts due, then the derived indexes the API reads, then retention
+        (hourly, when policies are configured)."""
         from vigil.index.cameras import cameras_index
         from vigil.index.events import events_index
         from vigil.index.feedback import feedback_index
+        from vigil.proof import RetentionDuty
 
+        retention = [RetentionDuty(self)] if self.workspace.config.retention else []
         return [self.alerts.feeder(), self.alerts.worker(),
-                events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
+                events_index(self.store), cameras_index(self.store), feedback_index(self.store), *retention]
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Derive every index again from its repo (``vigil index rebuild``): records derived per index."""

@@ -15,10 +15,12 @@ from vigil.store import audit
 if TYPE_CHECKING:
     from vigil.executors.container import ContainerExecutor
     from vigil.executors.local import LocalExecutor
+    from vigil.index.retention import RetentionReport
     from vigil.pipeline.reproduce import Reproduction
     from vigil.pipeline.spec import PipelineSpec
     from vigil.pipeline.transform import DatumResult, DatumTask, Executor, TransformFactory
     from vigil.store.store import Store
+    from vigil.store.workspace import Workspace
 
 _ANCHOR = re.compile(r"^(?P<seq>\d+):(?P<hash>[0-9a-f]{64})$")
 
@@ -37,6 +39,8 @@ class ProofAPI:
     if TYPE_CHECKING:  # provided by App
         @property
         def store(self) -> Store: ...
+
+        workspace: Workspace
 
         @property
         def executor(self) -> LocalExecutor: ...
@@ -122,5 +126,53 @@ class ProofAPI:
         env = None if image is not None else {**identity.environment(), "vigil": __version__}
         return results[0], env
 
+    # ------------------------------------------------------------------------------------------- retention
+    def retention_apply(self, *, dry_run: bool = False, now: float | None = None) -> RetentionReport:
+        """Delete the frame bytes past the workspace's retention policies (``retention:`` in vigil.yaml);
+        records, hashes and events stay. ``UsageError`` when no policy is configured."""
+        import time
 
-__all__ = ["ProofAPI", "parse_anchor"]
+        from vigil.index.retention import apply
+
+        policies = self.workspace.config.retention
+        if not policies:
+            raise UsageError("no retention policy is configured",
+                             "add `retention:` to .vigil/vigil.yaml, e.g. [{name: frames-30d, frames_days: 30, "
+                             "event_frames_days: 365}] (README: Proof)")
+        return apply(self.store, policies, time.time() if now is None else now, dry_run=dry_run)
+
+    def retention_erase(self, camera: str, since: int, until: int, *, reason: str = "",
+                        dry_run: bool = False) -> RetentionReport:
+        """An erasure request: every frame of ``camera`` captured in ``[since, until)``, events or not."""
+        from vigil.domain.identity import parse_camera
+        from vigil.index.retention import erase_camera
+
+        if parse_camera(camera) is None:
+            raise UsageError(f"{camera!r} is not a camera name", "a camera is named [<tenant>-]<device>")
+        if until <= since:
+            raise UsageError("--to must be after --from", "give the time range to erase, e.g. --from 2017-11-28 "
+                             "--to 2017-11-29")
+        return erase_camera(self.store, camera, since, until, reason=reason, dry_run=dry_run)
+
+
+class RetentionDuty:
+    """``vigil serve`` applies the retention policies once an hour (a duty beside the indexes)."""
+
+    name = "retention"
+    interval = 3600.0
+
+    def __init__(self, api: ProofAPI) -> None:
+        self.api = api
+        self._next = 0.0
+
+    def run_once(self) -> int:
+        import time
+
+        if time.monotonic() < self._next:
+            return 0
+        self._next = time.monotonic() + self.interval
+        report = self.api.retention_apply()
+        return sum(report.frames.values())
+
+
+__all__ = ["ProofAPI", "RetentionDuty", "parse_anchor"]

@@ -291,7 +291,8 @@ def fsck(json: JsonOpt = False) -> None:
     if json:
         emit_json(report.to_dict())
     else:
-        out.print(f"checked {report.objects_checked} objects ({size(report.bytes_checked)})")
+        erased = f"; {report.erased} deleted by retention (hashes kept)" if report.erased else ""
+        out.print(f"checked {report.objects_checked} objects ({size(report.bytes_checked)}){erased}")
         for p in report.problems:
             out.print(f"[red]problem[/] {p}")
         out.print("[green]ok[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]")

@@ -28,7 +28,7 @@ from vigil.pipeline.datums import DatumInput, FileRef, datum_id, pfs_units
 from vigil.pipeline.jobs import get_job
 from vigil.pipeline.spec import PipelineSpec
 from vigil.pipeline.transform import DatumResult, DatumTask
-from vigil.store import schema as s
+from vigil.store import erasure
 from vigil.store.database import transaction
 from vigil.store.store import Store
 
@@ -176,13 +176,10 @@ def _rebuild(store: Store, spec: PipelineSpec, name: str, repo: str, root: str, 
 def _check_evidence(store: Store, repo: str, commit: str, f: FileRef) -> None:
     """The input blob must be there; one deleted by retention says by which policy and when."""
     with transaction(store.engine) as conn:
-        erased = conn.execute(select(s.erased_blobs).where(s.erased_blobs.c.oid == f.oid)).first()
-    if erased is not None:
-        from datetime import UTC, datetime
-
-        day = datetime.fromtimestamp(erased.erased_at, UTC).strftime("%Y-%m-%d")
-        raise NotReproducedError(f"evidence deleted by retention policy {erased.policy} on {day}: "
-                                 f"{repo}@{commit}:{f.path} (sha256 {f.oid}; its record and hash remain)",
+        gone = erasure.erased(conn, f.oid)
+    if gone is not None:
+        raise NotReproducedError(f"evidence {gone.describe()}: {repo}@{commit}:{f.path} (sha256 {f.oid}; its "
+                                 "record and hash remain)",
                                  "the record still proves what was alerted; the bytes cannot be re-run")
     if not store.objects.exists(f.oid):
         raise NotReproducedError(f"the bytes of {repo}@{commit}:{f.path} ({f.oid[:12]}) are missing from the "

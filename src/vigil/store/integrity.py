@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from vigil.store import audit
 from vigil.store import schema as s
 from vigil.store.database import transaction
+from vigil.store.erasure import erased_oids
 from vigil.store.objects import CHUNK
 from vigil.store.store import Store, chunks
 
@@ -22,6 +23,7 @@ class FsckReport:
     objects_checked: int = 0
     bytes_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    erased: int = 0  # referenced blobs whose bytes a retention policy or erasure request deleted
 
     @property
     def ok(self) -> bool:
@@ -47,7 +49,10 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> FsckRep
                 report.problems.append(f"branch {name} points to a missing commit #{head}")
     for oid in sorted(referenced - registered):
         report.problems.append(f"blob {oid} is referenced but not registered")
-    for oid in sorted(referenced):
+    with transaction(store.engine) as conn:
+        gone = erased_oids(conn, sorted(referenced))  # deleted on purpose: recorded, hashes kept
+    report.erased = len(gone)
+    for oid in sorted(referenced - gone):
         if not store.objects.exists(oid):
             report.problems.append(f"blob {oid} is referenced but missing from the object store")
             continue

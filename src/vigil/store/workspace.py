@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vigil.domain.alerting import AlertsConfig
+from vigil.domain.retention import RetentionPolicy
 from vigil.errors import AlreadyExistsError, WorkspaceError
 from vigil.store.database import make_engine
 from vigil.store.objects import LocalObjectStore, ObjectStore
@@ -59,6 +60,8 @@ class WorkspaceConfig(BaseModel):
     objects: Annotated[LocalObjects | S3Objects, Field(discriminator="kind")] = LocalObjects()
     alerts: AlertsConfig | None = None  # channels, routing, grouping, retries (vigil.domain.alerting)
     containers: ContainersConfig = Field(default_factory=ContainersConfig)
+    # how long frame bytes are kept (vigil.domain.retention); `vigil retention apply`, and `vigil serve` hourly
+    retention: list[RetentionPolicy] = Field(default_factory=list)
 
 
 class Workspace:
