@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, func, insert, select, text
@@ -49,7 +50,7 @@ audit_log = Table(
     Column("reason", Text, nullable=False),
     Column("detail", Text, nullable=False),  # canonical JSON
     Column("prev_hash", String(64), nullable=False, unique=True),
-    Column("hash", String(64), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False),
     sqlite_autoincrement=True,
 )
 
@@ -62,6 +63,7 @@ class Actor:
     origin: str = "cli"
 
 
+@lru_cache(maxsize=1)
 def _default_actor() -> Actor:
     try:
         user = getpass.getuser()
@@ -131,20 +133,24 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Built once: constructing statements per append cost more than running them (every commit appends).
+_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_INSERT = insert(audit_log)
+
+
 def append(conn: Connection, action: str, obj: str, *, reason: str = "", detail: dict[str, Any] | None = None,
            actor: Actor | None = None) -> Entry:
     """Append one entry inside ``conn``'s WRITE transaction (so it commits, or not, with what it records)."""
     who = actor or current_actor()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-    last = conn.execute(select(audit_log.c.seq, audit_log.c.hash)
-                        .order_by(audit_log.c.seq.desc()).limit(1)).first()
+    last = conn.execute(_HEAD).first()
     seq, prev = (int(last[0]) + 1, str(last[1])) if last is not None else (1, GENESIS)
     at, detail_text = _now(), _detail_json(detail)
     digest = entry_hash(prev, canonical(seq, at, who.name, action, obj, who.origin, reason, detail_text))
-    conn.execute(insert(audit_log).values(seq=seq, at=at, actor=who.name, action=action, object=obj,
-                                          origin=who.origin, reason=reason, detail=detail_text,
-                                          prev_hash=prev, hash=digest))
+    conn.execute(_INSERT, {"seq": seq, "at": at, "actor": who.name, "action": action, "object": obj,
+                           "origin": who.origin, "reason": reason, "detail": detail_text, "prev_hash": prev,
+                           "hash": digest})
     return Entry(seq, at, who.name, action, obj, who.origin, reason, json.loads(detail_text), prev, digest)
 
 

@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("detail", sa.Text, nullable=False),
         sa.Column("prev_hash", sa.String(64), nullable=False, unique=True),
-        sa.Column("hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("hash", sa.String(64), nullable=False),
         sqlite_autoincrement=True,
     )
     if op.get_bind().dialect.name == "postgresql":
