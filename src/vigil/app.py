@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from vigil.errors import NotFoundError, UsageError, VigilError
+from vigil.proof import ProofAPI
 from vigil.serving import ServingAPI
 from vigil.settings import STDIN_MAX_MB, stdin_max_bytes
 from vigil.store import history, integrity
@@ -231,7 +232,7 @@ class Duty(Protocol):
         ...
 
 
-class App(ServingAPI):
+class App(ServingAPI, ProofAPI):
     """Vigil for one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
@@ -375,13 +376,27 @@ class App(ServingAPI):
 
     def factory_for(self, pipeline: Pipeline) -> TransformFactory:
         """How to build the transform of ``pipeline`` on a worker: in its image, or in this process."""
+        return self.factory_in(pipeline.spec, self.image_for(pipeline))
+
+    def factory_in(self, spec: PipelineSpec, image: str | None) -> TransformFactory:
+        """The transform factory of ``spec`` in ``image`` (a worker container), or in this process (None)."""
         from vigil.execution import transform_factory
         from vigil.executors.container import InImage
 
-        image = self.image_for(pipeline)
         if image is not None:
-            return InImage(image, pipeline.spec.transform.model_dump(mode="json"), pipeline.spec.datum_timeout)
-        return transform_factory(pipeline.spec.transform, pipeline.spec.datum_timeout)
+            return InImage(image, spec.transform.model_dump(mode="json"), spec.datum_timeout)
+        return transform_factory(spec.transform, spec.datum_timeout)
+
+    def stage_image(self, spec: PipelineSpec) -> str:
+        """The image that runs ``spec``'s transform: its own (mapped), or its built-in stage's role image."""
+        from vigil.execution import map_image, stage_image
+
+        if spec.transform.image:
+            return map_image(spec.transform.image, self.containers.image_map)
+        if spec.transform.stage is None:
+            raise UsageError(f"pipeline {spec.name} names no image and runs no built-in stage",
+                             "give its transform an image")
+        return stage_image(spec.transform.stage)
 
     def executor_for(self, factory: TransformFactory) -> Executor:
         """The executor choice: worker containers for a transform in an image, else the in-process pool."""
@@ -439,15 +454,17 @@ class App(ServingAPI):
     def duties(self) -> list[Duty]:
         """What runs after each pass of the runner (and after each published job), in this order: new events
         into the alert outbox (after the cameras' offline check), delivery of the alerts due, then the derived
-        indexes the API reads."""
+        indexes the API reads, then retention (hourly, when policies are configured)."""
         from vigil.index.cameras import cameras_index
         from vigil.index.events import events_index
         from vigil.index.feedback import feedback_index
         from vigil.ingest.offline import OfflineWatch
+        from vigil.proof import RetentionDuty
 
+        retention = [RetentionDuty(self)] if self.workspace.config.retention else []
         # the offline check first: its events go through the outbox in the same pass
         return [OfflineWatch(self.store), self.alerts.feeder(), self.alerts.worker(),
-                events_index(self.store), cameras_index(self.store), feedback_index(self.store)]
+                events_index(self.store), cameras_index(self.store), feedback_index(self.store), *retention]
 
     def rebuild_indexes(self) -> dict[str, int]:
         """Derive every index again from its repo (``vigil index rebuild``): records derived per index."""

@@ -260,3 +260,15 @@ class CorruptBlobError(IntegrityError):
     def within(self, repo: str | None, path: str, commit: str | None) -> CorruptBlobError:
         """The same damage, named by the file that references the blob (the store layer knows only the id)."""
         return CorruptBlobError(self.oid, self.detail, repo=repo, path=path, commit=commit)
+
+
+class AuditChainError(IntegrityError):
+    """The audit log's hash chain is broken: an entry was edited, deleted or reordered (`vigil audit verify`)."""
+
+    exit_code = 22
+
+
+class NotReproducedError(VigilError):
+    """Re-running a result gave other bytes, or its inputs are gone (`vigil reproduce` names what differs)."""
+
+    exit_code = 23

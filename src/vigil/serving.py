@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from vigil.domain.access import Action, Principal
 from vigil.errors import ForbiddenError, NotFoundError, UsageError
-from vigil.store import history
+from vigil.store import audit, history
 from vigil.store.models import Change, CommitInfo, FileInfo, RepoInfo
 from vigil.store.paths import RepoRef
 from vigil.store.store import DEFAULT_BRANCH, Store
@@ -94,9 +94,25 @@ class ServingAPI:
         return self.frame_push.push(camera, uploads, given)
 
     def verify_token(self, token: str) -> Principal | None:
+        """The token's principal, or None. A check that reaches the database is audited as a login (the server
+        caches a verified token a few seconds); cameras are not: their pushes are audited as commits."""
         from vigil.store import tokens
 
-        return tokens.verify(self.store, token)
+        who = tokens.verify(self.store, token)
+        if who is None:
+            token_id = token.split("_")[1] if token.count("_") >= 2 else "?"
+            audit.record(self.store.engine, "login.failed", f"token:{token_id[:32]}",
+                         actor=audit.Actor("anonymous", audit.current_actor().origin))
+        elif who.role != "camera":
+            self._audit(who, "login", f"token:{who.token_id}")
+        return who
+
+    def _audit(self, who: Principal, action: str, obj: str, **detail: Any) -> None:
+        """Record what ``who`` did (from the request's address, see :func:`vigil.store.audit.set_actor`)."""
+        here = audit.current_actor()
+        name = here.name if who.token_id == "cli" else f"token:{who.token_id}"  # the CLI acts as its OS user
+        audit.record(self.store.engine, action, obj, detail={"role": who.role, "tenant": who.tenant, **detail},
+                     actor=audit.Actor(name, here.origin))
 
     def create_token(self, who: Principal | None, role: str, tenant: str | None = None,
                      cameras: list[str] | None = None, name: str = "") -> tuple[str, TokenInfo]:
@@ -136,7 +152,9 @@ class ServingAPI:
         from vigil.index.events import get_event
 
         _require(who, "read")
-        return event_evidence.explain(self.store, get_event(self.store, who, event_id))
+        found = event_evidence.explain(self.store, get_event(self.store, who, event_id))
+        self._audit(who, "view.event", f"event:{event_id}")
+        return found
 
     def evidence(self, who: Principal, event_id: str, *, thumbnail: bool = False) -> event_evidence.Picture:
         """The event's frame with its objects boxed (or a thumbnail), ETag'd by what it is drawn from."""
@@ -144,14 +162,18 @@ class ServingAPI:
         from vigil.index.events import get_event
 
         _require(who, "read")
-        return event_evidence.picture(self.store, get_event(self.store, who, event_id), thumbnail)
+        picture = event_evidence.picture(self.store, get_event(self.store, who, event_id), thumbnail)
+        self._audit(who, "view.thumbnail" if thumbnail else "view.evidence", f"event:{event_id}")
+        return picture
 
     def feedback(self, who: Principal, event_id: str, verdict: str | None, note: str = "",
                  reviewed: bool = True) -> dict[str, Any]:
         from vigil.index.feedback import record as record_feedback
 
         _require(who, "review")
-        return record_feedback(self.store, who, event_id, verdict, note, reviewed)
+        done = record_feedback(self.store, who, event_id, verdict, note, reviewed)
+        self._audit(who, "feedback", f"event:{event_id}", verdict=verdict, reviewed=reviewed)
+        return done
 
     def precision(self, who: Principal, by: str = "rule", since: int | None = None,
                   until: int | None = None) -> list[dict[str, Any]]:
@@ -205,7 +227,9 @@ class ServingAPI:
         from vigil.index.cameras import get_camera
 
         _require(who, "read")
-        return event_evidence.latest_frame(self.store, get_camera(self.store, who, camera))
+        picture = event_evidence.latest_frame(self.store, get_camera(self.store, who, camera))
+        self._audit(who, "view.frame", f"camera:{camera}")
+        return picture
 
     def rules(self, who: Principal) -> dict[str, Any]:
         """The current rule set; a tenant's token sees only the rules naming its tenant."""
@@ -250,7 +274,9 @@ class ServingAPI:
 
         info, commit = store.locate(repo, ref, path)
         with open_verified(store.objects, info.oid, repo, info.path, commit, info.size) as fh:
-            return info, fh.read()
+            data = fh.read()
+        self._audit(who, "export.file", f"{repo}@{ref or DEFAULT_BRANCH}:{info.path}", oid=info.oid)
+        return info, data
 
     def pipelines(self, who: Principal) -> list[dict[str, Any]]:
         """Pipelines, upstream first, each with its last job."""

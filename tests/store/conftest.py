@@ -8,11 +8,14 @@ factory (a ``StoreFactory`` that opens a Store on a fresh bucket prefix and a fr
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from tests.pg import fresh_database
+from vigil.store.database import make_engine
 from vigil.store.store import Store
 from vigil.store.workspace import LocalObjects, Workspace, WorkspaceConfig
 
@@ -44,3 +47,18 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactor
 def store(store_factory: StoreFactory) -> Store:
     """An empty store on the backend under test."""
     return store_factory()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A metadata database at the current schema: SQLite in a file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+        yield eng
+        eng.dispose()
+        return
+    pytest.importorskip("psycopg")
+    with fresh_database("vigil_test_store") as url:
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()

@@ -6,29 +6,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
-from tests.pg import fresh_database
-from vigil.store.database import make_engine, transaction
+from vigil.store.database import transaction
 from vigil.store.leases import LeaseKeeper, Leases
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-        yield eng
-        eng.dispose()
-        return
-    pytest.importorskip("psycopg")
-    with fresh_database("vigil_test_lease") as url:
-        eng = make_engine(url)
-        yield eng
-        eng.dispose()
 
 
 def test_one_holder_at_a_time(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 import vigil.alerts.tables
 import vigil.index.schema
 import vigil.pipeline.state
+import vigil.store.audit
 import vigil.store.tokens  # noqa: F401 - register their tables on the shared metadata
 from tests.pg import fresh_database
 from tests.pipeline.builders import one_job

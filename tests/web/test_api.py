@@ -160,3 +160,27 @@ def test_a_malformed_threat_record_is_skipped_not_fatal(site: Site) -> None:
         c.put_bytes("/acme-gate/1800000001.json", b"not json")
     assert site.app.run_duties() > 0  # the index moved on past them
     assert site.app.rebuild_indexes()["events-index"] == 12
+
+
+def test_every_view_and_export_of_evidence_is_audited_with_who_and_from_where(site: Site, base: str) -> None:
+    eid = site.events["globex"][0]
+    token_id = site.tokens["globex"].split("_")[1]
+    headers = auth(site.tokens["globex"])
+    before = site.app.audit_head().seq
+    assert httpx.get(f"{base}/api/v1/events/{eid}", headers=headers).status_code == 200
+    assert httpx.get(f"{base}/api/v1/events/{eid}/evidence.jpg", headers=headers).status_code == 200
+    assert httpx.get(f"{base}/api/v1/events/{eid}/thumbnail.jpg", headers=headers).status_code == 200
+    assert httpx.get(f"{base}/api/v1/events/{site.events['acme'][0]}", headers=headers).status_code == 404
+    assert httpx.get(f"{base}/api/v1/events", headers=auth("vgl_0123456789ab_wrong")).status_code == 401
+    new = [e for e in site.app.audit_log() if e.seq > before]
+    views = [(e.action, e.object, e.actor, e.origin) for e in new if e.action.startswith("view.")]
+    who = (f"token:{token_id}", "http:127.0.0.1")
+    assert views == [("view.event", f"event:{eid}", *who), ("view.evidence", f"event:{eid}", *who),
+                     ("view.thumbnail", f"event:{eid}", *who)]  # not the other tenant's event: never shown
+    assert ("login", f"token:{token_id}") in {(e.action, e.object) for e in new}
+    assert ("login.failed", "token:0123456789ab") in {(e.action, e.object) for e in new}
+    admin = auth(site.tokens["admin"])
+    assert httpx.get(f"{base}/api/v1/repos/rules/files/rules.yaml", headers=admin).status_code == 200
+    exported = site.app.audit_log(action="export")[-1]
+    assert exported.object == "rules@master:/rules.yaml" and len(exported.detail["oid"]) == 64
+    assert site.app.audit_verify().ok

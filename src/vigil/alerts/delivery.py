@@ -42,6 +42,8 @@ from vigil.alerts.channels import Channel, Outcome, open_channel
 from vigil.alerts.message import Alert
 from vigil.alerts.outbox import effective_channels
 from vigil.domain.alerting import AlertsConfig, RetryPolicy
+from vigil.errors import redact
+from vigil.store import audit
 from vigil.store.database import transaction
 from vigil.store.leases import _dead_here, db_now, holder_id
 from vigil.store.store import Store
@@ -334,6 +336,10 @@ class DeliveryWorker:
                 log.warning("alert %s: this worker's claim was taken over meanwhile (outcome %s kept)",
                             r["alert_id"], outcome.status)
                 conn.execute(update(t.alert_deliveries).where(d.id == r["id"], d.state != t.SENT).values(**values))
+            if outcome.status in ("sent", "gone", "dead") and done.rowcount == 1:
+                audit.append(conn, f"alert.{outcome.status}", f"alert:{r['alert_id']}", detail={
+                    "event": c.event["event_id"], "channel": r["channel"], "target": redact(str(r["target"])),
+                    "attempts": r["attempts"]})
             conn.execute(update(t.alert_attempts).where(t.alert_attempts.c.id == c.attempt_id).values(
                 finished_at=at, outcome=outcome.status, code=outcome.code, error=None if outcome.status == "sent"
                 else outcome.detail[:2000]))

@@ -294,7 +294,8 @@ def fsck(repair: Annotated[bool, typer.Option("--repair", help="Remove damaged b
     if json:
         emit_json(report.to_dict())
     else:
-        out.print(f"checked {report.objects_checked} objects ({size(report.bytes_checked)})")
+        erased = f"; {report.erased} deleted by retention (hashes kept)" if report.erased else ""
+        out.print(f"checked {report.objects_checked} objects ({size(report.bytes_checked)}){erased}")
         damaged = {d.oid for d in report.damaged}
         for p in report.problems:
             if not any(oid in p for oid in damaged):

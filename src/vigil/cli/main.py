@@ -15,7 +15,21 @@ from typing import Annotated
 import typer
 
 from vigil import __version__
-from vigil.cli import alerts, camera, data, feedback, index, ingest, manual, measure, pipelines, serve, tokens
+from vigil.cli import (
+    alerts,
+    audit,
+    camera,
+    data,
+    feedback,
+    index,
+    ingest,
+    manual,
+    measure,
+    pipelines,
+    retention,
+    serve,
+    tokens,
+)
 from vigil.cli.console import err, terminated
 from vigil.cli.state import state
 from vigil.errors import RedactingFilter, VigilError, environment_error, redact
@@ -70,6 +84,8 @@ ingest.register(app)
 tokens.register(app)
 index.register(app)
 feedback.register(app)
+audit.register(app)
+retention.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

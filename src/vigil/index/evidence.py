@@ -8,7 +8,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -18,7 +18,8 @@ from vigil.domain.detections import Detections
 from vigil.domain.rules import parse_ruleset
 from vigil.errors import NotFoundError, SpecError
 from vigil.pipeline.registry import list_pipelines
-from vigil.store import history
+from vigil.store import erasure, history
+from vigil.store.database import transaction
 from vigil.store.store import Store
 from vigil.vision.draw import annotate
 from vigil.vision.image import decode_image, encode_jpeg
@@ -109,7 +110,7 @@ def picture(store: Store, event: dict[str, Any], thumbnail: bool) -> Picture:
     cached = _cache.get(etag)
     if cached is not None:
         return cached
-    with store.objects.open(frame_oid) as fh:
+    with _frame(store, frame_oid) as fh:
         image = annotate(decode_image(fh.read()), Detections.from_records(event["objects"]))
     if thumbnail:
         h, w = image.shape[:2]
@@ -120,6 +121,19 @@ def picture(store: Store, event: dict[str, Any], thumbnail: bool) -> Picture:
     drawn = Picture(etag, "image/jpeg", encode_jpeg(image, 85))
     _cache.put(drawn)
     return drawn
+
+
+def _frame(store: Store, oid: str) -> BinaryIO:
+    """The frame's bytes; a frame deleted by retention says so (its record and sha256 stay)."""
+    try:
+        return store.objects.open(oid)
+    except NotFoundError:
+        with transaction(store.engine) as conn:
+            gone = erasure.erased(conn, oid)
+        if gone is None:
+            raise
+        raise NotFoundError(f"the frame of this event (sha256 {oid}) was {gone.describe()}",
+                            "the event record and the frame's hash remain; the picture cannot be shown") from None
 
 
 def latest_frame(store: Store, camera: dict[str, Any]) -> Picture:

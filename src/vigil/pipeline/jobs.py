@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from vigil.errors import NotFoundError, PipelineError
+from vigil.pipeline import identity
 from vigil.pipeline import state as t
 from vigil.pipeline.conflicts import Claim, Resolution, policy_for, resolve
 from vigil.pipeline.datums import Datum
@@ -66,6 +67,7 @@ class JobInfo:
     n_failed: int
     n_removed: int
     seconds: float
+    code_digest: str | None = None  # the code identity it ran (vigil.pipeline.identity)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +110,7 @@ def run_job(store: Store, spec: PipelineSpec, salt: str, executor: Executor, fac
     naming ``orphaned_by``, the holder whose lease lapsed, when known); ``fence`` re-checks that lease inside
     the publishing transaction."""
     now = time.time()
+    code = identity.code_identity(spec, getattr(factory, "image", None))  # in-image factories name their image
     with transaction(store.engine, write=True) as conn:
         _reap_orphans(conn, spec.name, orphaned_by)
         heads = input_heads(store, conn, spec)
@@ -123,9 +126,10 @@ def run_job(store: Store, spec: PipelineSpec, salt: str, executor: Executor, fac
                 and not retries_due(conn, spec.name, now)):
             return None
         job_id = uuid.uuid4().hex
+        identity.record(conn, code)
         conn.execute(insert(t.jobs).values(
             id=job_id, pipeline=spec.name, version=spec.fingerprint(), state=RUNNING, created_at=now,
-            inputs=json.dumps(current), owner=_owner()))
+            inputs=json.dumps(current), owner=_owner(), code_digest=code.digest))
     start = time.perf_counter()
     try:
         with transaction(store.engine) as conn:
@@ -290,6 +294,7 @@ def _commit(store: Store, spec: PipelineSpec, job_id: str, plan: Plan, results: 
         builder = store.begin_commit(
             spec.name, spec.output_branch, description=f"pipeline {spec.name} {spec.fingerprint()[:12]}",
             origin=f"job:{job_id}", provenance=[(h.repo, h.commit) for h in plan.inputs.values()])
+        builder.code_digest = conn.execute(select(t.jobs.c.code_digest).where(t.jobs.c.id == job_id)).scalar()
         for path in sorted(old_paths - set(placed.placed)):
             builder.delete(path)
         for path, p in sorted(placed.placed.items()):

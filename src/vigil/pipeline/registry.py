@@ -14,6 +14,7 @@ from vigil.errors import AlreadyExistsError, ConflictError, NotFoundError, SpecE
 from vigil.pipeline import state as t
 from vigil.pipeline.draw import topological_order
 from vigil.pipeline.spec import PipelineSpec, parse_specs
+from vigil.store import audit
 from vigil.store.database import transaction
 from vigil.store.store import Store
 
@@ -99,6 +100,8 @@ def apply_pipelines(store: Store, specs: Sequence[PipelineSpec], mode: Mode, *,
                 if reprocess:
                     values["salt"] = uuid.uuid4().hex
                 conn.execute(update(t.pipelines).where(t.pipelines.c.name == spec.name).values(**values))
+            audit.append(conn, "pipeline.create" if row is None else "pipeline.update", f"pipeline:{spec.name}",
+                         detail={"version": values["version"], "reprocess": reprocess})
             store.create_repo_in(conn, spec.name, f"output of pipeline {spec.name}", exist_ok=True)
             store.set_readers_in(conn, spec.name, [repo for _, repo, _ in spec.input_repos()])
     return [(get_pipeline(store, spec.name), action) for spec, action in plan]
@@ -143,5 +146,6 @@ def delete_pipeline(store: Store, name: str, *, keep_repo: bool = False) -> None
             conn.execute(delete(table).where(table.c.pipeline == name))
         conn.execute(delete(t.jobs).where(t.jobs.c.pipeline == name))
         conn.execute(delete(t.pipelines).where(t.pipelines.c.name == name))
+        audit.append(conn, "pipeline.delete", f"pipeline:{name}", detail={"keep_repo": keep_repo})
     if not keep_repo:
         store.delete_repo(name, force=True)

@@ -50,6 +50,7 @@ jobs = Table(
     Column("n_failed", Integer, nullable=False, default=0),
     Column("n_removed", Integer, nullable=False, default=0),
     Column("seconds", Float, nullable=False, default=0.0),
+    Column("code_digest", String(64), nullable=True),  # the code identity it ran (code_identities)
     Index("ix_jobs_pipeline", "pipeline", "seq"),
     sqlite_autoincrement=True,
 )

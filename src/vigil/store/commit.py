@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import CompoundSelect, Connection, and_, bindparam, insert, select, union_all, update
 
 from vigil.errors import ConflictError, NotFoundError, UsageError
+from vigil.store import audit
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import CommitInfo
@@ -48,6 +49,7 @@ class CommitBuilder:
         # and ``unchanged`` is True (an identical re-upload). Pipelines keep empty commits: one per input commit.
         self.empty_ok = True
         self.unchanged = False
+        self.code_digest: str | None = None  # set by a pipeline job: the code identity behind this output
 
     # staging --------------------------------------------------------------
     def put_stream(self, path: str, stream: BinaryIO) -> str:
@@ -150,10 +152,15 @@ class CommitBuilder:
         )))
         _apply_changes(conn, chain_id, seq, plan)
         new_bytes = _register_blobs(conn, plan.blobs)
-        conn.execute(update(s.commits).where(s.commits.c.seq == seq).values(**plan.counts, bytes_added=new_bytes))
+        conn.execute(update(s.commits).where(s.commits.c.seq == seq).values(**plan.counts, bytes_added=new_bytes,
+                                                                            code_digest=self.code_digest))
         for src in sorted(set(sources)):
             conn.execute(insert(s.provenance).values(commit_seq=seq, source_seq=src))
         conn.execute(update(s.branches).where(b.id == branch[0]).values(head_seq=seq))
+        counts = plan.counts
+        audit.append(conn, "commit", f"{self.repo}@{commit_id}", reason=self.description, detail={
+            "branch": self.branch, "origin": self.origin, "added": counts["n_added"],
+            "modified": counts["n_modified"], "deleted": counts["n_deleted"], "code": self.code_digest})
         return seq
 
 

@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from vigil.errors import CorruptBlobError, NotFoundError
+from vigil.store import audit
 from vigil.store import schema as s
 from vigil.store.database import transaction
+from vigil.store.erasure import erased_oids
 from vigil.store.objects import CHUNK
 from vigil.store.store import Store, chunks
 
@@ -48,6 +50,7 @@ class FsckReport:
     bytes_checked: int = 0
     problems: list[str] = field(default_factory=list)
     damaged: list[Damage] = field(default_factory=list)
+    erased: int = 0  # referenced blobs whose bytes a retention policy or erasure request deleted
 
     @property
     def ok(self) -> bool:
@@ -81,7 +84,10 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None, *, repair:
                 report.problems.append(f"branch {name} points to a missing commit #{head}")
     for oid in sorted(referenced - registered):
         report.problems.append(f"blob {oid} is referenced but not registered")
-    for oid in sorted(referenced):
+    with transaction(store.engine) as conn:
+        gone = erased_oids(conn, sorted(referenced))  # deleted on purpose: recorded, hashes kept
+    report.erased = len(gone)
+    for oid in sorted(referenced - gone):
         problem = _check_blob(store, oid, report)
         if problem is not None:
             report.damaged.append(Damage(oid, problem))
@@ -172,6 +178,8 @@ def gc(store: Store, grace_seconds: float = 3600.0) -> GcReport:
         for oid in doomed:
             store.objects.delete(oid)
             report.removed_objects += 1
+        if doomed:
+            audit.append(conn, "gc", "objects", detail={"blobs": len(doomed), "bytes": report.removed_bytes})
     report.kept_objects += len(still_used)
     report.removed_temporaries = store.objects.clean_temporaries(cutoff)
     return report

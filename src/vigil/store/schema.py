@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -75,6 +76,7 @@ commits = Table(
     Column("n_modified", Integer, nullable=False, default=0),
     Column("n_deleted", Integer, nullable=False, default=0),
     Column("bytes_added", BigInteger, nullable=False, default=0),
+    Column("code_digest", String(64), nullable=True),  # an output commit's code identity (code_identities)
     Index("ix_commits_repo_seq", "repo_id", "seq"),
     Index("ix_commits_parent", "parent_seq"),
     Index("ix_commits_chain", "chain_id", "seq"),
@@ -163,4 +165,25 @@ feed_cursors = Table(
     Column("branch", String(255), nullable=False),
     Column("commit_seq", Integer, nullable=True),
     Column("updated_at", Float, nullable=False),
+)
+
+# What code a pipeline version ran (vigil.pipeline.identity), by the digest jobs and output commits record.
+code_identities = Table(
+    "code_identities",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("pipeline", String(255), nullable=False),
+    Column("reproducible", Boolean, nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Blobs whose bytes a retention policy or an erasure request deleted (their entries and hashes stay).
+erased_blobs = Table(
+    "erased_blobs",
+    metadata,
+    Column("oid", String(64), primary_key=True),
+    Column("policy", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("erased_at", Float, nullable=False),
 )

@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, delete, func, insert, literal, or_, select
 
-from vigil.errors import (
-    AlreadyExistsError,
-    AmbiguousRefError,
-    ConflictError,
-    NotFoundError,
-    UsageError,
-)
+from vigil.errors import AlreadyExistsError, AmbiguousRefError, ConflictError, NotFoundError, UsageError
+from vigil.store import audit
 from vigil.store import schema as s
 from vigil.store.database import transaction
 from vigil.store.models import CommitInfo, FileInfo, Position, RepoInfo
@@ -97,6 +92,7 @@ class Store:
             for table in (s.branches, s.commits, s.chains, s.readers):
                 conn.execute(delete(table).where(table.c.repo_id == repo_id))
             conn.execute(delete(s.repos).where(s.repos.c.id == repo_id))
+            audit.append(conn, "repo.delete", name, detail={"force": force, "readers": readers})
 
     def set_readers(self, reader: str, repos: Sequence[str]) -> None:
         """Record that ``reader`` (a pipeline) reads exactly ``repos`` (replacing what it read before)."""

@@ -22,6 +22,7 @@ from sqlalchemy import Column, Float, String, Table, Text, insert, select, updat
 from vigil.domain.access import ROLES, Principal, Role
 from vigil.domain.identity import is_valid_tenant
 from vigil.errors import NotFoundError, UsageError
+from vigil.store import audit
 from vigil.store.database import transaction
 from vigil.store.schema import metadata
 from vigil.store.store import Store
@@ -75,6 +76,8 @@ def create(store: Store, role: str, tenant: str | None = None, cameras: list[str
         conn.execute(insert(api_tokens).values(
             id=token_id, digest=_digest(secret), role=role, tenant=tenant, cameras=json.dumps(info.cameras),
             name=name, created_at=info.created_at))
+        audit.append(conn, "token.create", f"token:{token_id}",
+                     detail={"role": role, "tenant": tenant, "cameras": info.cameras, "name": name})
     return f"{PREFIX}_{token_id}_{secret}", info
 
 
@@ -103,6 +106,7 @@ def revoke(store: Store, token_id: str, tenant: str | None = None) -> TokenInfo:
             raise NotFoundError(f"no token {token_id!r}", "list tokens with `vigil token list`")
         if row.revoked_at is None:
             conn.execute(update(api_tokens).where(c.id == token_id).values(revoked_at=time.time()))
+            audit.append(conn, "token.revoke", f"token:{token_id}", detail={"role": row.role, "tenant": row.tenant})
         return _info(conn.execute(select(api_tokens).where(c.id == token_id)).one())
 
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vigil.domain.alerting import AlertsConfig
+from vigil.domain.retention import RetentionPolicy
 from vigil.domain.sources import SourceConfig
 from vigil.errors import AlreadyExistsError, WorkspaceError
 from vigil.store.database import make_engine
@@ -61,6 +62,8 @@ class WorkspaceConfig(BaseModel):
     alerts: AlertsConfig | None = None  # channels, routing, grouping, retries (vigil.domain.alerting)
     containers: ContainersConfig = Field(default_factory=ContainersConfig)
     sources: list[SourceConfig] = Field(default_factory=list)  # live cameras `vigil serve` ingests from
+    # how long frame bytes are kept (vigil.domain.retention); `vigil retention apply`, and `vigil serve` hourly
+    retention: list[RetentionPolicy] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _source_names(self) -> WorkspaceConfig:

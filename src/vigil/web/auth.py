@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from vigil.app import App
 from vigil.domain.access import Principal
 from vigil.errors import AuthenticationError
+from vigil.store import audit
 
 TTL = 5.0
 _bearer = HTTPBearer(auto_error=False, description="an API token: `vigil token create --role ROLE`")
@@ -59,6 +60,8 @@ async def principal(request: Request,
         raise AuthenticationError("this endpoint needs an API token",
                                   "send `Authorization: Bearer TOKEN` (create one with `vigil token create`)")
     token = credentials.credentials
+    origin = f"http:{request.client.host}" if request.client else "http"
+    audit.set_actor(audit.Actor("anonymous", origin))  # this request's context: what it does is audited so
     cache: TokenCache = request.app.state.tokens
     key = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
     known, who = cache.get(key)
@@ -68,6 +71,7 @@ async def principal(request: Request,
     if who is None:
         raise AuthenticationError("invalid or revoked API token", "create a new one with `vigil token create`")
     request.state.principal = who
+    audit.set_actor(audit.Actor(f"token:{who.token_id}", origin))
     return who
 
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # The newest revision in versions/ (a test checks that it is Alembic's head). Kept here so that the common case,
 # an up-to-date database, is checked without importing Alembic.
-HEAD = "0004"
+HEAD = "0005"
 FOLDER = Path(__file__).resolve().parent
 _LOCK_KEY = 0x5649_4749_4C  # "VIGIL": the PostgreSQL advisory lock that serialises migrations
 
