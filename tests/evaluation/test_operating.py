@@ -117,7 +117,8 @@ def test_suggestion_is_the_best_recall_cut_reaching_the_target(rows: list[tuple[
 
 
 @pytest.mark.parametrize(("lower", "cut", "expected"), [
-    (0.5, 0.6, 0.6), (0.2, 0.35, 0.3), (0.03, 0.0304, 0.0304), (0.0301, 0.0304, 0.0304), (0.0301, 0.03048, 0.0304), (0.0, 0.4, 0.4),
+    (0.5, 0.6, 0.6), (0.2, 0.35, 0.3), (0.03, 0.0304, 0.0304), (0.0301, 0.0304, 0.0304),
+    (0.0301, 0.03048, 0.0304), (0.0, 0.4, 0.4),
     (0.30000001, 0.30000002, 0.30000002),
 ])
 def test_short_threshold(lower: float, cut: float, expected: float) -> None:

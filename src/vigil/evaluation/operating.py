@@ -68,9 +68,10 @@ def threshold_for_precision(curve: PRCurve, n_gt: int, target: float) -> tuple[f
 def short_threshold(lower: float, cut: float) -> float:
     """The shortest decimal ``t`` with ``lower < t <= cut`` (in float32 too, as detection scores are): a value
     to type into a config that keeps exactly the predictions scored >= ``cut``. Rounding the cut score itself
-    could drop it (0.0304 printed as 0.031) or let in a lower-scored false positive (as 0.030)."""
+    could drop it (0.0305 as 0.031) or let in a lower-scored false positive (0.0304 as 0.030)."""
     for digits in range(1, 9):
-        t = math.floor(cut * 10**digits + 1e-6) / 10**digits  # + 1e-6: 0.0304 * 1e4 is 303.99999...
+        scale = 10.0**digits
+        t = math.floor(cut * scale + 1e-6) / scale  # + 1e-6: 0.0304 * 1e4 is 303.99999...
         if lower < float(np.float32(t)) and t > lower and float(np.float32(t)) <= cut:
             return t
     return cut
