@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import cv2
@@ -151,3 +152,42 @@ def test_sizes_a_model_cannot_take(models_dir: Path, anysize: Path, model: str, 
 
 def test_fixed_graph_at_its_own_size_is_fine(models_dir: Path) -> None:
     assert load_detector(models_dir / YOLOX, config=DetectorConfig(input_size=(416, 416))).input_size == (416, 416)
+
+
+# ---- vigil model add -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("onnx_importable", "any_size", "edited_in_repo"), [
+    (True, True, True),
+    (True, False, False),  # --fixed-input
+    (False, True, False),  # a bare `pip install .`: committed as exported, with a warning
+])
+def test_model_add(tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                   caplog: pytest.LogCaptureFixture, onnx_importable: bool, any_size: bool,
+                   edited_in_repo: bool) -> None:
+    from tests.pipeline.builders import make_app
+
+    monkeypatch.setenv("VIGIL_CACHE", str(tmp_path / "cache"))
+    if not onnx_importable:
+        monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError, as when absent
+    app = make_app(tmp_path / "ws")
+    commit = app.model_add(str(models_dir / YOLOX), any_input_size=any_size)
+    (f,) = app.store.list_files("model")
+    shipped = hashlib.sha256((models_dir / YOLOX).read_bytes()).hexdigest()
+    assert f.path == "/" + YOLOX and (f.oid != shipped) == edited_in_repo
+    assert ("made variable" in commit.description) == edited_in_repo
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if onnx_importable:
+        assert not warned
+    else:
+        assert "pip install 'vigil[models]'" in warned[0] and "onnx not installed" in commit.description
+    committed = tmp_path / "committed.onnx"
+    committed.write_bytes(app.store.read_bytes("model", None, f.path))
+    det = load_detector(committed, "yolox")
+    assert det.input_size == (416, 416)
+    if edited_in_repo:
+        assert det.resized((640, 352)).input_size == (640, 352)
+    else:
+        with pytest.raises(ModelError, match="accepts only 416x416"):
+            det.resized((640, 352))
+
