@@ -2,7 +2,9 @@
 
 Variants (YOLOX-nano, score >= 0.01 as `vigil eval`, AP50 at IoU 0.5 over the scored class):
 
-* ``416 square``: the shipped default (letterbox to 416x416);
+* ``416 square``: the default size (letterbox to 416x416), on the graph `vigil model add` commits (input
+  height/width variable), and ``416, graph as exported``: the same on the shipped fixed-size file (same AP50;
+  its cost says whether the variable-size graph costs anything);
 * ``aspect 416``: longer side 416, the other matched to the frame (416x320 for 4:3, no padding wasted);
 * ``aspect 640``: longer side 640 (640x480 for 4:3, 640x384 for 16:9);
 * ``416 + merge``: 416 square with car/truck/bus suppressed together by NMS (detect's ``merge_classes``);
@@ -41,6 +43,7 @@ SETS = {  # folder: (scored class, class map)
 }
 VARIANTS = {  # name: (input size spec or None for the model's own, merge car/truck/bus)
     "416 square": (None, False),
+    "416, graph as exported": (None, False),  # the fixed-size file: same outputs, is the variable graph slower?
     "aspect 416": ({"aspect": 416}, False),
     "aspect 640": ({"aspect": 640}, False),
     "416 + merge": (None, True),
@@ -87,7 +90,8 @@ def run_set(name: str, limit: int | None, threads: int) -> list[Result]:
     for variant, (size, merge) in variants.items():
         config = DetectorConfig(score_threshold=0.01, threads=threads, batch_size=1,
                                 merge_classes=vehicles if merge else [])
-        detectors[variant] = (load_detector(variable, "yolox", config), InputSizeSettings.parse(size))
+        graph = MODEL if variant == "416, graph as exported" else variable
+        detectors[variant] = (load_detector(graph, "yolox", config), InputSizeSettings.parse(size))
     preds: dict[str, dict[str, Any]] = {v: {} for v in variants}
     seconds = dict.fromkeys(variants, 0.0)
     order = list(variants)
