@@ -535,13 +535,28 @@ class App(ServingAPI, ProofAPI):
         return catalog.pull(name, cache_dir(), progress=progress)
 
     def model_add(self, source: str, progress: Callable[[int, int], None] | None = None,
-                  repo: str = "model") -> CommitInfo:
+                  repo: str = "model", *, any_input_size: bool = True) -> CommitInfo:
         """Commit a model (a file, or a catalogue name) to the model repo, replacing the current one: a new
-        model is a new commit, which re-runs detection for every frame with full provenance."""
+        model is a new commit, which re-runs detection for every frame with full provenance.
+
+        With ``any_input_size`` a YOLOX graph's input height and width are made variable first (needs the
+        ``onnx`` package; outputs at the original size stay bit-identical), so the detect stage's per-camera
+        ``input_size`` can differ from the exported size; what was done is in the commit description, and a
+        warning is logged when it could not be done."""
+        from vigil.vision.graph import any_input_size as make_any_size
+        from vigil.vision.graph import onnx_missing
+
         path = resolve_model(source, progress)
+        note = "input size as exported"
+        missing = onnx_missing() if any_input_size else None
+        if missing:
+            log.warning("model %s: %s", path.name, missing)
+            note += " (onnx not installed)"
+        elif any_input_size:
+            path, note = make_any_size(path, cache_dir())
         self.store.create_repo(repo, "detection models (one .onnx at a time)", exist_ok=True)
         current = self.store.list_files(repo) if self.store.head(repo) else []
-        with self.store.begin_commit(repo, description=f"model {path.name}") as commit:
+        with self.store.begin_commit(repo, description=f"model {path.name}: {note}") as commit:
             for f in current:
                 if f.path != "/" + path.name:
                     commit.delete(f.path)

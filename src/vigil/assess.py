@@ -24,16 +24,20 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from vigil.app import resolve_model
+from vigil.app import cache_dir, resolve_model
+from vigil.domain.coco import COCO80_NAMES
 from vigil.domain.detections import Detections
 from vigil.domain.rules import RuleSet, parse_ruleset
 from vigil.domain.threat import FrameFacts, ThreatState
 from vigil.domain.threat import evaluate as evaluate_rules
 from vigil.errors import NotFoundError, SpecError, UsageError
 from vigil.evaluation import ClassMap, EvalReport, ImageTruth, TruthArrays, evaluate, load_ground_truth
+from vigil.evaluation.operating import Suggestion, suggest_thresholds
 from vigil.evaluation.plot import plot_pr_curves
 from vigil.vision.detector import Detector, DetectorConfig, load_detector
+from vigil.vision.graph import any_input_size
 from vigil.vision.image import decode_image
+from vigil.vision.input_size import InputSizeSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +86,21 @@ class Assessment:
     seconds: float
     rules: RuleStats | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    input_size: str | None = None  # None: the model's own
+    merge_classes: list[list[str]] = field(default_factory=list)
+    target_precision: float | None = None
+    thresholds: list[Suggestion] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "model": str(self.model), "score_threshold": self.score,
+            "input_size": self.input_size, "merge_classes": self.merge_classes,
             "n_frames": self.n_frames, "seconds": round(self.seconds, 3),
             "images_per_second": round(self.n_frames / self.seconds, 3) if self.seconds > 0 else None,
             **self.report.to_dict(),
             "rules": self.rules.to_dict() if self.rules else None,
+            "target_precision": None if self.target_precision is None else {
+                "target": self.target_precision, "thresholds": [t.to_dict() for t in self.thresholds]},
         }
 
 
@@ -189,14 +200,22 @@ def assess_dataset(
     batch_size: int = 8,
     threads: int = 2,
     progress: Progress | None = None,
+    input_size: str | None = None,
+    merge: bool | None = None,
+    target_precision: float | None = None,
 ) -> Assessment:
     """Detect over a labelled image folder (``images``) or ``video`` and score against ``gt``.
 
     ``score`` is the detector threshold (keep it low for AP); P/R/FP use ``operating_score``. With ``rules``
     (a rule file), frames are replayed in order through the threat rule engine with the detections at the
     operating score, and frames raising events are counted against frames holding scored gt objects.
+    ``input_size`` (``416``, ``640x352`` or ``aspect:640``; see :mod:`vigil.vision.input_size`) runs the model
+    at that size, on a variable-size copy of its graph; ``merge`` (default: on when a ``class_map`` is given)
+    makes NMS suppress each class-map group together, as the detect stage's ``merge_classes`` does.
+    ``target_precision`` adds the score threshold reaching it with the best recall, over all frames and per
+    ``sequence`` (camera) of the ground truth.
     Raises :class:`UsageError` when neither or both of ``images``/``video`` are given, ``NotFoundError`` for
-    missing files, ``SpecError`` for a bad ``gt.json`` or rule file.
+    missing files, ``SpecError`` for a bad ``gt.json``, rule file or input size.
     """
     if (images is None) == (video is None):
         raise UsageError("give exactly one of --images DIR or --video FILE", "and --gt with its gt.json")
@@ -206,13 +225,17 @@ def assess_dataset(
         log.warning("operating score %s is below the detector score %s", operating_score, score)
     cmap = ClassMap.parse(class_map) if isinstance(class_map, str) else class_map
     records = load_truth(Path(gt))
+    if target_precision is not None and not 0.0 < target_precision <= 1.0:
+        raise UsageError(f"--target-precision must be in (0, 1], got {target_precision}")
+    sizes = parse_input_size(input_size)
     model_path = resolve_model(model)
-    detector = load_detector(model_path, config=DetectorConfig(score_threshold=score, batch_size=batch_size,
-                                                               threads=threads))
+    groups = cmap.groups() if cmap is not None and merge is not False else []
+    config = DetectorConfig(score_threshold=score, batch_size=batch_size, threads=threads, merge_classes=groups)
+    detector = load_detector(variable_size_copy(model_path) if sizes else model_path, config=config)
     by_name = {r.image: r for r in records}
     frames, kept, clock, name = _frame_source(records, images, video, fps)
     start = time.perf_counter()
-    predictions = _detect_all(detector, frames, batch_size, len(kept), progress)
+    predictions = _detect_all(detector, frames, batch_size, len(kept), progress, sizes)
     seconds = time.perf_counter() - start
     missing = [r.image for r in kept if r.image not in predictions]
     if missing:
@@ -227,7 +250,44 @@ def assess_dataset(
         scored = {c.class_id for c in report.classes}
         stats = rule_stats(ruleset, [(by_name[r.image], predictions[r.image]) for r in kept], scored,
                            operating_score, cmap or ClassMap.identity(), clock)
-    return Assessment(name, report, model_path, score, len(kept), seconds, stats)
+    thresholds = []
+    if target_precision is not None:
+        scopes: dict[str, list[str]] = {}
+        for r in kept:
+            if r.sequence:
+                scopes.setdefault(r.sequence, []).append(r.image)
+        thresholds = suggest_thresholds(predictions, truth, target_precision, scopes=scopes if len(scopes) > 1
+                                        else None, classes=[c.class_id for c in report.classes], class_map=cmap)
+    merged = [[COCO80_NAMES[c] for c in g] for g in groups]
+    return Assessment(name, report, model_path, score, len(kept), seconds, stats, input_size=input_size,
+                      merge_classes=merged, target_precision=target_precision, thresholds=thresholds)
+
+
+def parse_input_size(text: str | None) -> InputSizeSettings | None:
+    """``--input-size``: ``416``, ``640x352`` (width x height) or ``aspect:640``; None when not given."""
+    if text is None:
+        return None
+    value: Any = text.strip().lower()
+    if value.startswith("aspect:"):
+        value = {"aspect": _int(value[7:], text)}
+    elif "x" in value:
+        value = [_int(v, text) for v in value.split("x", 1)]
+    else:
+        value = _int(value, text)
+    return InputSizeSettings.parse(value, "--input-size")
+
+
+def _int(text: str, whole: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--input-size {whole!r} is not 416, 640x352 or aspect:640") from None
+
+
+def variable_size_copy(model: Path) -> Path:
+    """``model`` with its input height/width made variable (as ``vigil model add`` commits it); the cached
+    copy is made once. ``ModelError`` when the onnx package is missing."""
+    return any_input_size(model, cache_dir())[0]
 
 
 def _frame_source(records: list[ImageTruth], images: Path | None, video: Path | None, fps: float | None
@@ -253,14 +313,22 @@ def evaluate_dataset(gt: Path, **kwargs: Any) -> EvalReport:
 
 
 def _detect_all(detector: Detector, frames: Iterator[tuple[str, BGR]], batch: int, total: int,
-                progress: Progress | None) -> dict[str, Detections]:
+                progress: Progress | None, sizes: InputSizeSettings | None = None) -> dict[str, Detections]:
     out: dict[str, Detections] = {}
     names: list[str] = []
     imgs: list[BGR] = []
+    sized: dict[tuple[int, int], Detector] = {}
 
     def flush() -> None:
-        for n, d in zip(names, detector.detect(imgs), strict=True):
-            out[n] = d
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for k, img in enumerate(imgs):
+            size = sizes.for_frame("", (img.shape[1], img.shape[0]), detector.input_size) if sizes else None
+            by_size.setdefault(size or detector.input_size, []).append(k)
+        for size, ks in by_size.items():
+            if size not in sized:
+                sized[size] = detector.resized(size)
+            for k, d in zip(ks, sized[size].detect([imgs[k] for k in ks]), strict=True):
+                out[names[k]] = d
         names.clear()
         imgs.clear()
         if progress:

@@ -67,7 +67,32 @@ def test_eval_json_output(tmp_path: Path, small_set: Path) -> None:
     assert {c["class"] for c in doc["classes"]} == {"person"}
 
 
+def test_eval_target_precision_and_input_size(tmp_path: Path, small_set: Path) -> None:
+    proc = run(tmp_path, "eval", "--images", str(small_set), "--gt", str(small_set / "gt.json"), "--classes",
+               "person", "--input-size", "aspect:416", "--target-precision", "0.9", "--out", str(tmp_path / "r"),
+               "--json")
+    doc = json.loads(proc.stdout)
+    assert doc["input_size"] == "aspect:416" and doc["merge_classes"] == []
+    (suggestion,) = doc["target_precision"]["thresholds"]  # PETS has no sequences: the whole set only
+    assert suggestion["scope"] == "all" and suggestion["class"] == "person"
+    assert suggestion["precision"] >= 0.9 and 0.01 <= suggestion["threshold"] <= 1
+    # the operating point at the suggested threshold, measured by eval itself, is the one promised
+    again = run(tmp_path, "eval", "--images", str(small_set), "--gt", str(small_set / "gt.json"), "--classes",
+                "person", "--input-size", "aspect:416", "--operating-score", str(suggestion["threshold"]),
+                "--out", str(tmp_path / "r2"), "--json")
+    (person,) = json.loads(again.stdout)["classes"]
+    assert (person["precision"], person["recall"]) == (pytest.approx(suggestion["precision"], abs=1e-5),
+                                                      pytest.approx(suggestion["recall"], abs=1e-5))
+    table = run(tmp_path, "eval", "--images", str(small_set), "--gt", str(small_set / "gt.json"), "--classes",
+                "person", "--target-precision", "0.9", "--class-map", "truck,bus=car", "--out", str(tmp_path / "r3"))
+    assert "score threshold for precision >= 0.9" in table.stdout and "min_score" in table.stdout
+    assert "merged before NMS: car+bus+truck" in table.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["eval", "--images", ".", "--gt", "gt.json", "--input-size", "500"], "--input-size: default"),
+    (["eval", "--images", ".", "--gt", "gt.json", "--input-size", "wide"], "is not 416, 640x352 or aspect:640"),
+    (["eval", "--images", ".", "--gt", "gt.json", "--target-precision", "0"], "--target-precision must be in"),
     (["eval", "--gt", "gt.json"], "exactly one of --images"),
     (["eval", "--images", ".", "--gt", "missing.json"], "does not exist"),
     (["eval", "--images", ".", "--gt", "gt.json", "--class-map", "truck=nothing"], "class map"),

@@ -132,3 +132,10 @@ def test_class_map_applies_and_round_trips() -> None:
     assert cmap.apply(ids).tolist() == [class_index("car"), class_index("person"), class_index("car"), 2]
     assert ClassMap.parse(str(cmap)) == cmap
     assert str(ClassMap.identity()) == ""
+
+
+def test_class_map_groups_are_merge_classes() -> None:
+    ci = class_index
+    groups = ClassMap.parse("truck,bus=car;motorcycle=bicycle").groups()
+    assert groups == [[ci("bicycle"), ci("motorcycle")], [ci("car"), ci("bus"), ci("truck")]]
+    assert ClassMap.identity().groups() == []

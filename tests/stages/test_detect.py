@@ -8,12 +8,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
 from tests.stages.conftest import Camera, new_camera
+from vigil.errors import SpecError
+from vigil.stages.detect import DetectStage
 from vigil.vision import framecache
 from vigil.vision.framecache import FrameCache
+from vigil.vision.graph import SOURCE_KEY
 
 # At least these many of each class per frame (YOLOX-nano, score >= 0.3), checked by eye on annotated frames.
 SEED_EXPECTED = {
@@ -41,11 +45,14 @@ def test_seed_detections(seeded: Camera, models_dir: Path) -> None:
 
 
 def test_detection_records_name_frame_model_and_boxes(seeded: Camera, models_dir: Path) -> None:
-    model_sha = hashlib.sha256((models_dir / "yolox_nano_416.onnx").read_bytes()).hexdigest()
+    (committed,) = seeded.app.store.list_files("model")
+    graph = onnx.load_from_string(seeded.app.store.read_bytes("model", None, committed.path))
+    shipped = hashlib.sha256((models_dir / "yolox_nano_416.onnx").read_bytes()).hexdigest()
+    assert {p.key: p.value for p in graph.metadata_props}[SOURCE_KEY] == shipped, "model add made the size variable"
     valid = {f.path: f.oid for f in seeded.app.store.list_files("validate")}
     for path, doc in seeded.docs("detect").items():
-        assert doc["model"] == {"file": "/yolox_nano_416.onnx", "sha256": model_sha, "kind": "yolox",
-                                "score_threshold": 0.3, "nms_iou": 0.45}
+        assert doc["model"] == {"file": "/yolox_nano_416.onnx", "sha256": committed.oid, "kind": "yolox",
+                                "score_threshold": 0.3, "nms_iou": 0.45, "input_size": [416, 416]}
         assert doc["source"]["sha256"] == valid[doc["source"]["path"]]
         assert path == f"/{doc['camera']}/{doc['ts']}.json" and doc["camera"] == doc["device"]
         scores = [o["score"] for o in doc["objects"]]
@@ -165,3 +172,59 @@ def test_detect_reuses_validate_decodes_and_gives_the_same_bytes_either_way(
         assert (cache.hits, cache.misses) == ((7, 0) if budget else (0, 7))
         cam.app.executor.close()
     assert len(outputs[0]) == 7 and outputs[256 << 20] == outputs[0]
+
+
+def test_per_camera_input_size_and_class_merging(camera: Camera) -> None:
+    """dev4 (the crowded pavement and the night street) runs aspect-matched at 640, the others at the model's
+    416; with car/truck/bus merged no two vehicle boxes of one frame overlap beyond the NMS IoU."""
+    params = "annotate: false, input_size: {cameras: {'dev4': {aspect: 640}}}, merge_classes: [[car, truck, bus]]"
+    camera.spec.write_text(camera.spec.read_text().replace("annotate: false", params))
+    camera.app.create_pipelines(camera.spec, update=True)
+    camera.run()
+    docs = camera.docs("detect")
+    assert len(docs) == 7
+    for path, doc in docs.items():
+        w, h = doc["width"], doc["height"]
+        expected = [640, -(-640 * min(w, h) // (max(w, h) * 32)) * 32] if doc["device"] == "dev4" else [416, 416]
+        if doc["device"] == "dev4" and h > w:
+            expected.reverse()
+        assert doc["model"]["input_size"] == expected, path
+        assert doc["model"]["merge_classes"] == [["car", "truck", "bus"]]
+        vehicles = np.array([o["box"] for o in doc["objects"] if o["label"] in ("car", "truck", "bus")])
+        for a in range(len(vehicles)):
+            for b in range(a + 1, len(vehicles)):
+                assert _iou(vehicles[a], vehicles[b]) <= 0.45, (path, vehicles[a], vehicles[b])
+    labels = camera.labels()
+    assert labels["/dev4/1511891463.json"].count("person") >= 8, "the bank queue at 640 as at 416"
+    assert labels["/dev4/1511891512.json"].count("car") >= 3
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
+def test_a_size_the_committed_graph_cannot_take_fails_the_datums_with_the_fix(
+        tmp_path: Path, vigil_env: dict[str, str], seed_dir: Path) -> None:
+    cam = new_camera(tmp_path, ("validate", "motion", "detect"))
+    cam.app.model_add("yolox-nano", any_input_size=False)
+    cam.put("images", {"dev1_1511891098.jpg": seed_dir / "dev1_1511891098.jpg"})
+    cam.spec.write_text(cam.spec.read_text().replace("annotate: false", "annotate: false, input_size: 640"))
+    cam.app.create_pipelines(cam.spec)
+    jobs = {j.pipeline: j for j in cam.app.run()}
+    assert (jobs["detect"].n_failed, cam.app.store.head("detect")) == (1, None)
+    assert "accepts only 416x416 input, not 640x640" in jobs["detect"].reason
+    assert "vigil[models]" in jobs["detect"].reason, "the reason says how to fix it"
+    cam.app.executor.close()
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"input_size": 650}, r"input_size: default: Value error, 650 is not a multiple of 32"),
+    ({"merge_classes": [["car", "lorry"]]}, r"lorry"),
+    ({"merge_classes": [["car", "truck"], ["truck"]]}, r"merge_classes: Value error, class 7 is in two"),
+])
+def test_bad_params_fail_at_stage_creation(params: dict[str, object], match: str) -> None:
+    with pytest.raises(SpecError, match=match):
+        DetectStage(params)

@@ -123,12 +123,16 @@ def model_pull(name: Annotated[str, typer.Argument(help="Catalogue name (see `vi
 
 
 @model_app.command("add", epilog=examples("model add"))
-def model_add(source: Annotated[str, typer.Argument(help="An .onnx file or a catalogue name.")]) -> None:
+def model_add(source: Annotated[str, typer.Argument(help="An .onnx file or a catalogue name.")],
+              fixed_input: Annotated[bool, typer.Option(
+                  "--fixed-input", help="Commit the file as exported (by default a YOLOX graph's input height "
+                  "and width are made variable, for per-camera input_size).")] = False) -> None:
     """Commit a model to the `model` repo (replacing the current one); detection re-runs on the next run."""
     with _download_bar() as bar:
         task = bar.add_task(source, total=None)
-        commit = state.app().model_add(source, lambda done, total: bar.update(task, completed=done, total=total))
-    out.print(f"model@{commit.branch} {commit.id} {when(commit.created_at)}")
+        commit = state.app().model_add(source, lambda done, total: bar.update(task, completed=done, total=total),
+                                       any_input_size=not fixed_input)
+    out.print(f"model@{commit.branch} {commit.id} {when(commit.created_at)}  {commit.description}")
 
 
 @rules_app.command("validate", epilog=examples("rules validate"))

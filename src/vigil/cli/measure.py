@@ -16,6 +16,7 @@ from vigil.errors import UsageError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from vigil.evaluation.operating import Suggestion
     from vigil.throughput import BenchReport
 
 # Same values as vigil.assess (imported lazily there: it loads OpenCV and onnxruntime).
@@ -60,6 +61,15 @@ def eval_command(
     rules: Annotated[Path | None, typer.Option("--rules", help="Rule file: count frames raising events.")] = None,
     fps: FpsOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default ./eval-<name>).")] = None,
+    input_size: Annotated[str | None, typer.Option(
+        "--input-size", help="Network input: 416, 640x352 (width x height) or aspect:640 (longer side 640, "
+        "frame aspect kept); default the model's own.")] = None,
+    merge: Annotated[bool | None, typer.Option(
+        "--merge/--no-merge", help="NMS suppresses each --class-map group together (default: on with "
+        "--class-map), as the detect stage's merge_classes does.")] = None,
+    target_precision: Annotated[float | None, typer.Option(
+        "--target-precision", help="Suggest the score threshold reaching this precision with the best recall, "
+        "for the whole set and per camera (gt `sequence`).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Score a detection model on a labelled image folder or video: AP50, AP, P/R, FP per image, PR curve."""
@@ -70,7 +80,8 @@ def eval_command(
 
         assessment = assess_dataset(gt, images=images, video=video, model=model, score=score,
                                     operating_score=operating_score, classes=names, class_map=class_map,
-                                    rules=rules, fps=fps,
+                                    rules=rules, fps=fps, input_size=input_size, merge=merge,
+                                    target_precision=target_precision,
                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
     files = write_outputs(assessment, out_dir or Path(f"eval-{assessment.name}"))
     if json:
@@ -78,8 +89,9 @@ def eval_command(
     from rich.table import Table
 
     report = assessment.report
+    size = f", input {input_size}" if input_size else ""
     table = Table("class", "gt", "pred", "AP50", "AP@[.5:.95]", f"P@{operating_score:g}", f"R@{operating_score:g}",
-                  "FP/img", title=f"{assessment.name}: {assessment.n_frames} frames, {assessment.model.name}, "
+                  "FP/img", title=f"{assessment.name}: {assessment.n_frames} frames, {assessment.model.name}{size}, "
                                   f"score >= {score:g}")
     for c in report.classes:
         table.add_row(c.name, str(c.n_gt), str(c.n_pred), _num(c.ap50), _num(c.ap), _num(c.precision),
@@ -89,12 +101,31 @@ def eval_command(
     out.print(table)
     if report.class_map:
         out.print(f"class map: {report.class_map}")
+    if assessment.merge_classes:
+        out.print(f"merged before NMS: {'; '.join('+'.join(g) for g in assessment.merge_classes)}")
+    if assessment.target_precision is not None:
+        print_thresholds(assessment.thresholds, assessment.target_precision, score)
     if assessment.rules:
         r = assessment.rules
         out.print(f"rules {rules}: {r.frames_with_events}/{r.n_frames} frames raise events; "
                   f"{r.hits}/{r.frames_with_gt} frames with gt objects do (misses {r.misses}), "
                   f"false alarms {r.false_alarms}")
     out.print(f"report: {files['json']}  PR curve: {files['png']}")
+
+
+def print_thresholds(thresholds: list[Suggestion], target: float, score: float) -> None:
+    """The suggested operating thresholds, and how to apply them."""
+    from rich.table import Table
+
+    table = Table("camera / set", "class", "gt", "threshold", "precision", "recall",
+                  title=f"score threshold for precision >= {target:g} with the best recall")
+    for t in thresholds:
+        thr = "unreachable" if t.threshold is None else f"{t.threshold:g}"
+        table.add_row(t.scope, t.class_name, str(t.n_gt), thr, _num(t.precision), _num(t.recall))
+    out.print(table)
+    out.print(f"[dim]apply: the detect stage's score_threshold at or below the lowest threshold, and each camera's "
+              f"as min_score of its rules (devices: [<camera glob>]); thresholds below --score {score:g} "
+              f"cannot be found.[/]")
 
 
 def bench_command(

@@ -219,6 +219,14 @@ class ClassMap:
             table[src] = dst
         return table[np.asarray(class_id, dtype=np.int64)]
 
+    def groups(self) -> list[list[int]]:
+        """Each target with the classes mapped to it, target first (``"truck,bus=car"`` -> [[car, truck, bus]]):
+        the ``merge_classes`` groups whose boxes NMS should suppress together."""
+        by_target: dict[int, list[int]] = {}
+        for src, dst in sorted(self.mapping.items()):
+            by_target.setdefault(dst, [dst]).append(src)
+        return [by_target[t] for t in sorted(by_target)]
+
     def __str__(self) -> str:
         by_target: dict[int, list[str]] = {}
         for src, dst in sorted(self.mapping.items()):

@@ -13,6 +13,11 @@ motion stage (``motion: motion``): each motion record names its frame (path and 
 says whether detection runs. A frame it rules out still gets a record, with no objects, ``skipped`` set to
 the reason (``no_motion``, ``unusable``) and the motion verdict, so downstream stages see every frame and the
 provenance says why nothing was detected.
+
+Params beyond the thresholds: ``input_size`` (per-camera network input size, e.g.
+``{default: 416, cameras: {"hwy*": {aspect: 640}}}``; see :mod:`vigil.vision.input_size`) and ``merge_classes``
+(``[[car, truck, bus]]``: classes a rule treats as one are suppressed together by NMS, so one vehicle the model
+calls both car and truck yields one box). Each record's ``model`` names the input size it ran at.
 """
 
 from __future__ import annotations
@@ -24,24 +29,41 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vigil.domain.coco import class_index
-from vigil.errors import ModelError
+from pydantic import ValidationError
+
+from vigil.domain.coco import COCO80_NAMES, class_index
+from vigil.errors import ModelError, SpecError
 from vigil.pipeline.datums import FileRef
 from vigil.pipeline.transform import DatumContext, Outputs
 from vigil.stages.frames import FramePath
 from vigil.stages.records import encode_record
+from vigil.vision.camera_settings import first_error
 from vigil.vision.detector import Detector, DetectorConfig, load_detector
 from vigil.vision.draw import annotate
 from vigil.vision.framecache import FrameCache, shared_frames
 from vigil.vision.image import encode_jpeg
+from vigil.vision.input_size import InputSizeSettings
 from vigil.vision.native_messages import into
+
+_HINT = "classes is a list of COCO-80 names; merge_classes a list of groups of them, e.g. [[car, truck, bus]]"
+
+
+def _class_ids(names: Sequence[Any]) -> list[int]:
+    return [c if isinstance(c, int) else class_index(str(c)) for c in names]
 
 
 def _config(params: Mapping[str, Any]) -> DetectorConfig:
     classes = params.get("classes")
-    ids = None if classes is None else [c if isinstance(c, int) else class_index(str(c)) for c in classes]
+    ids = None if classes is None else _class_ids(classes)
     fields = {k: params[k] for k in ("score_threshold", "nms_iou", "threads", "batch_size") if k in params}
-    return DetectorConfig(classes=ids, **fields)
+    groups = params.get("merge_classes") or []
+    try:
+        merge = [_class_ids(g) for g in groups]
+        return DetectorConfig(classes=ids, merge_classes=merge, **fields)
+    except ValidationError as exc:
+        raise SpecError(f"detect stage params.{first_error(exc)}", _HINT) from None
+    except (ValueError, TypeError) as exc:  # an unknown class name, a group that is not a list
+        raise SpecError(f"detect stage params: {exc}", _HINT) from None
 
 
 class DetectStage:
@@ -52,7 +74,9 @@ class DetectStage:
         self.kind = params.get("kind")
         self.annotate = bool(params.get("annotate", False))
         self.config = _config(params)
+        self.input_size = InputSizeSettings.parse(params.get("input_size"))
         self._detectors: dict[str, tuple[Detector, dict[str, Any]]] = {}
+        self._sized: dict[tuple[str, tuple[int, int]], Detector] = {}
 
     def setup(self) -> None:
         pass
@@ -75,6 +99,8 @@ class DetectStage:
                     detector = load_detector(path, self.kind, self.config)
             info = {"file": model.path, "sha256": model.oid, "kind": detector.name,
                     "score_threshold": self.config.score_threshold, "nms_iou": self.config.nms_iou}
+            if self.config.merge_classes:
+                info["merge_classes"] = [[COCO80_NAMES[c] for c in g] for g in self.config.merge_classes]
             self._detectors[model.oid] = (detector, info)
         return self._detectors[model.oid]
 
@@ -111,13 +137,28 @@ class DetectStage:
             todo = [(i, f, m) for i, f, m in frames if m is None or m["motion"]["detect"]]
             cache = shared_frames()  # validate's decoded pixels when this process has them, else a decode
             images = [_decoded(cache, datums[i], f) for i, f, _ in todo]
-            for (i, f, m), img, dets in zip(todo, images, detector.detect(images), strict=True):
-                frame = FramePath.parse(f.path if m is None else m["_path"])
-                out = results[i]
-                out[frame.path(".json")] = _record(frame, f, img.shape, info, dets.to_records(), m)
-                if self.annotate:
-                    out[frame.path(".jpg")] = encode_jpeg(annotate(img, dets), 85)
+            frames_of = [FramePath.parse(f.path if m is None else m["_path"]) for _, f, m in todo]
+            by_size: dict[tuple[int, int], list[int]] = {}
+            for k, (frame, img) in enumerate(zip(frames_of, images, strict=True)):
+                size = self.input_size.for_frame(frame.device, (img.shape[1], img.shape[0]), detector.input_size)
+                by_size.setdefault(size, []).append(k)
+            for size, ks in by_size.items():
+                sized = self._sized_detector(oid, detector, size)
+                model_info = {**info, "input_size": list(size)}
+                for k, dets in zip(ks, sized.detect([images[k] for k in ks]), strict=True):
+                    (i, f, m), img, frame = todo[k], images[k], frames_of[k]
+                    out = results[i]
+                    out[frame.path(".json")] = _record(frame, f, img.shape, model_info, dets.to_records(), m)
+                    if self.annotate:
+                        out[frame.path(".jpg")] = encode_jpeg(annotate(img, dets), 85)
         return results
+
+    def _sized_detector(self, oid: str, detector: Detector, size: tuple[int, int]) -> Detector:
+        """The model's detector at ``size`` (one per model and size; all share the loaded model)."""
+        key = (oid, size)
+        if key not in self._sized:
+            self._sized[key] = detector.resized(size)
+        return self._sized[key]
 
 
 def _decoded(cache: FrameCache, ctx: DatumContext, f: FileRef) -> Any:

@@ -43,6 +43,9 @@ class DetectParams(StageParams):
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="class-wise NMS IoU threshold")
     threads: int = Field(2, ge=1, le=256, description="onnxruntime intra-op threads")
     classes: list[int | str] | None = Field(None, description="COCO-80 class names or indices to keep")
+    input_size: Any = Field(None, description="network input size, per camera (InputSizeSettings)")
+    merge_classes: list[list[int | str]] = Field(default_factory=list,
+                                                 description="groups of classes suppressed together by NMS")
 
 
 class ThreatParams(StageParams):

@@ -39,6 +39,14 @@ class DetectorConfig(BaseModel):
     batch_size: int = Field(
         default=8, ge=1, le=1024, description="images per inference call (dynamic-batch models)"
     )
+    input_size: tuple[int, int] | None = Field(
+        default=None, description="network (width, height); None: the model's own (its graph's fixed size)"
+    )
+    merge_classes: list[list[int]] = Field(
+        default_factory=list,
+        description="groups of COCO-80 indices suppressed together by NMS (one box per object when the model "
+        "hesitates between car and truck); each kept box keeps its own class",
+    )
 
     @field_validator("classes")
     @classmethod
@@ -46,6 +54,33 @@ class DetectorConfig(BaseModel):
         if v is not None and any(not 0 <= c < 80 for c in v):
             raise ValueError(f"classes must be 0-based COCO-80 indices in 0..79, got {v}")
         return v
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not (16 <= v[0] <= 4096 and 16 <= v[1] <= 4096):
+            raise ValueError(f"input_size must be (width, height) in 16..4096 pixels, got {v}")
+        return v
+
+    @field_validator("merge_classes")
+    @classmethod
+    def _disjoint_groups(cls, v: list[list[int]]) -> list[list[int]]:
+        seen: set[int] = set()
+        for group in v:
+            if any(not 0 <= c < 80 for c in group):
+                raise ValueError(f"merge_classes groups must hold COCO-80 indices in 0..79, got {group}")
+            if seen & set(group):
+                raise ValueError(f"class {sorted(seen & set(group))[0]} is in two merge_classes groups")
+            seen |= set(group)
+        return v
+
+    def nms_groups(self, class_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
+        """The id NMS batches each box by: its class, or for a class in a ``merge_classes`` group, the
+        group's first class (boxes of one group then suppress each other whatever their class)."""
+        groups = class_ids.astype(np.int32)
+        for group in self.merge_classes:
+            groups[np.isin(class_ids, np.asarray(group, np.int64))] = group[0]
+        return groups
 
 
 class Detector(Protocol):
@@ -56,6 +91,11 @@ class Detector(Protocol):
 
     def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         """One :class:`Detections` per image, boxes in that image's pixels, sorted by score descending."""
+        ...
+
+    def resized(self, input_size: tuple[int, int]) -> Detector:
+        """This detector at another network (width, height), sharing its loaded model; ``ModelError`` if the
+        model's graph cannot take that size."""
         ...
 
 
@@ -111,8 +151,9 @@ def finalize(
 ) -> Detections:
     """Candidate boxes (one class each, original-image pixels) -> final :class:`Detections`.
 
-    Applies, in order: the score threshold, the class filter, class-wise NMS (``config.nms_iou``), clipping to
-    the image (0..W, 0..H). The result is sorted by score, descending (ties keep candidate order).
+    Applies, in order: the score threshold, the class filter, class-wise NMS (``config.nms_iou``; classes of
+    one ``config.merge_classes`` group count as one class there), clipping to the image (0..W, 0..H). The
+    result is sorted by score, descending (ties keep candidate order).
     """
     keep = scores >= config.score_threshold
     if config.classes is not None:
@@ -122,7 +163,7 @@ def finalize(
         xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
         nms_batched: Any = cv2.dnn.NMSBoxesBatched  # its stubs want lists; arrays are faster and work
         idx = np.asarray(
-            nms_batched(xywh, scores, class_ids.astype(np.int32), 0.0, config.nms_iou), np.int64
+            nms_batched(xywh, scores, config.nms_groups(class_ids), 0.0, config.nms_iou), np.int64
         ).reshape(-1)
         idx = idx[np.argsort(-scores[idx], kind="stable")]
         xyxy, scores, class_ids = xyxy[idx], scores[idx], class_ids[idx]
@@ -206,7 +247,26 @@ class OnnxDetector:
         self._input_name = inputs[0].name
         self._fixed_batch = batch if isinstance(batch, int) else None
         dw, dh = self.default_input_size
-        self.input_size = (w if isinstance(w, int) else dw, h if isinstance(h, int) else dh)
+        own = (w if isinstance(w, int) else dw, h if isinstance(h, int) else dh)
+        wanted = self.config.input_size or own
+        if wanted != own and (isinstance(w, int) or isinstance(h, int)):
+            raise ModelError(
+                f"{self.model_path.name} accepts only {own[0]}x{own[1]} input, not {wanted[0]}x{wanted[1]}",
+                hint="add the model with `vigil model add` where the onnx package is installed "
+                "(`pip install 'vigil[models]'`): it makes the input size variable; or drop input_size",
+            )
+        self.check_input_size(wanted)
+        self.input_size = wanted
+
+    def check_input_size(self, size: tuple[int, int]) -> None:
+        """Raise ``ModelError`` when the network cannot run at (width, height); subclasses narrow it."""
+
+    def resized(self, input_size: tuple[int, int]) -> OnnxDetector:
+        """The same detector (the same session: no second model load) run at another (width, height)."""
+        if input_size == self.input_size:
+            return self
+        config = DetectorConfig.model_validate({**self.config.model_dump(), "input_size": input_size})
+        return type(self)(self.model_path, config, session=self.session)
 
     @classmethod
     def default_config(cls) -> DetectorConfig:

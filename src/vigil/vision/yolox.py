@@ -104,6 +104,11 @@ class YoloxDetector(OnnxDetector):
     name = "yolox"
     default_input_size = (416, 416)
 
+    def check_input_size(self, size: tuple[int, int]) -> None:
+        if size[0] % STRIDES[-1] or size[1] % STRIDES[-1]:
+            raise ModelError(f"YOLOX input {size[0]}x{size[1]} is not a multiple of {STRIDES[-1]} both ways",
+                             hint="use sizes such as 416x416, 416x320 or 640x352")
+
     def _preprocess(
         self, images: Sequence[npt.NDArray[np.uint8]]
     ) -> tuple[npt.NDArray[np.float32], list[float]]:
