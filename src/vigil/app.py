@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from vigil.dashboard import DashboardAPI
 from vigil.errors import NotFoundError, UsageError, VigilError
 from vigil.serving import ServingAPI
 from vigil.settings import STDIN_MAX_MB, stdin_max_bytes
@@ -230,7 +231,7 @@ class Duty(Protocol):
         ...
 
 
-class App(ServingAPI):
+class App(ServingAPI, DashboardAPI):
     """Vigil for one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
