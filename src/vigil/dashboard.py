@@ -13,7 +13,8 @@ import io
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,10 @@ class DashboardAPI:
         def feedback(self, who: Principal, event_id: str, verdict: str | None, note: str = "",
                      reviewed: bool = True) -> dict[str, Any]: ...
         def _tools(self, who: Principal, action: Action = "read") -> Store: ...
+        def rules(self, who: Principal) -> dict[str, Any]: ...
+        def rules_test_text(self, text: str, source: str, *, detections: str = "detect", ref: str | None = None,
+                            since: int | None = None, until: int | None = None,
+                            cameras: Callable[[str], bool] = ...) -> list[dict[str, object]]: ...
 
     # ------------------------------------------------------------------ sessions
     def session_secret(self) -> bytes:
@@ -208,6 +213,28 @@ class DashboardAPI:
             if page.next_cursor is None:
                 return
             page_query = replace(page_query, cursor=page.next_cursor)
+
+    # ------------------------------------------------------------------ rules
+    def rules_page(self, who: Principal) -> dict[str, Any]:
+        """The rules in force for the caller, and the same rules as YAML text to start a back-test from."""
+        import yaml
+
+        current = self.rules(who)
+        doc = {"version": 1, "timezone": current["timezone"], "rules": current["rules"]}
+        return {**current, "text": yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)}
+
+    def backtest(self, who: Principal, text: str, since: int | None = None, until: int | None = None
+                 ) -> dict[str, Any]:
+        """The events rule-file ``text`` would have raised on the caller's cameras' stored detections in
+        ``[since, until)``, beside what the rules in force raised there (per rule). Nothing is sent or
+        written. ``SpecError`` names what is wrong in the text."""
+        _require(who, "read")
+        would = self.rules_test_text(text, "the back-test rules", since=since, until=until,
+                                     cameras=who.sees_camera)
+        current = self.event_counts(who, "rule", since, until)
+        by_rule = Counter(str(e["rule_id"]) for e in would)
+        return {"events": would[:200], "total": len(would), "by_rule": dict(sorted(by_rule.items())),
+                "current_by_rule": current, "current_total": sum(current.values())}
 
     # ------------------------------------------------------------------ system
     def system(self, who: Principal) -> dict[str, Any]:

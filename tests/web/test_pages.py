@@ -185,3 +185,26 @@ def test_admin_retries_a_dead_letter_from_the_system_page(tmp_path: Path, monkey
             assert "hook" in event_page and "pending" in event_page  # the event's deliveries
     finally:
         receiver.close()
+
+
+def test_rules_back_test_runs_edited_rules_on_the_tenants_own_frames_only(site: Site, base: str) -> None:
+    with log_in(base, site.tokens["acme"]) as acme, log_in(base, site.tokens["admin"]) as admin:
+        page = acme.get("/ui/rules").text
+        assert "acme-person" in page and "globex-car" not in page
+        text = re.search(r'<textarea id="bt-rules" name="rules"[^>]*>(.*?)</textarea>', page, re.S)
+        assert text is not None and "acme-person" in text.group(1)
+
+        def backtest(client: httpx.Client, rules: str, csrf: str | None = None) -> httpx.Response:
+            token = csrf if csrf is not None else csrf_of(client.get("/ui/rules").text)
+            return client.post("/ui/rules/backtest", data={"rules": rules, "csrf": token})
+
+        import html
+        same = backtest(acme, html.unescape(text.group(1)))
+        assert same.status_code == 200 and re.search(r'id="bt-total">6<', same.text)  # as the rules in force
+        cars = "version: 1\nrules:\n  - {id: spy, classes: [car], severity: low}\n"
+        assert re.search(r'id="bt-total">0<', backtest(acme, cars).text)  # globex's cars are not acme's frames
+        assert re.search(r'id="bt-total">3<', backtest(admin, cars).text)
+        bad = backtest(acme, "version: 1\nrules:\n  - {id: x, classes: [unicorn]}\n")
+        assert bad.status_code == 400 and "unicorn" in bad.text and "classes: [unicorn]" in bad.text
+        assert backtest(acme, cars, csrf="forged").status_code == 403
+    assert {r.name for r in site.app.store.list_repos()} == {"validate", "detect", "threat", "rules"}

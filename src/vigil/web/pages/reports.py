@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from vigil.errors import UsageError
 from vigil.web.auth import VigilApp
-from vigil.web.pages import charts
+from vigil.web.pages import charts, session
 from vigil.web.pages.review import Filters
 from vigil.web.pages.session import Viewer
 from vigil.web.pages.templating import render
@@ -47,7 +47,22 @@ def events_csv(who: Viewer, app: VigilApp, query: Filters) -> Response:
 
 @router.get("/rules")
 def rules(request: Request, who: Viewer, app: VigilApp) -> Response:
-    return render(request, "rules.html", {"page": "rules", "rules": app.rules(who)})
+    return render(request, "rules.html", {"page": "rules", "rules": app.rules_page(who)})
+
+
+@router.post("/rules/backtest")
+def backtest(request: Request, who: Viewer, app: VigilApp, rules: Annotated[str, Form(max_length=200_000)],
+             csrf: Annotated[str, Form(max_length=100)] = "", since: Annotated[str, Form(max_length=10)] = "",
+             until: Annotated[str, Form(max_length=10)] = "") -> Response:
+    """Back-test edited rules (nothing is sent or written; POST only because the text can be long)."""
+    session.check_csrf(request, csrf)
+    current = app.rules_page(who)
+    context = {"page": "rules", "rules": {**current, "text": rules}, "since": since, "until": until}
+    try:
+        result = app.backtest(who, rules, _day(since, "since"), _day(until, "until", end=True))
+    except UsageError as exc:  # SpecError too: shown beside the text, which is kept for editing
+        return render(request, "rules.html", {**context, "error": exc}, status=400)
+    return render(request, "rules.html", {**context, "result": result})
 
 
 __all__ = ["router"]
