@@ -94,6 +94,9 @@ def test_every_post_needs_the_sessions_csrf_token_and_writes_nothing_without_it(
 
 def test_logout_ends_the_session(site: Site, base: str) -> None:
     with log_in(base, site.tokens["acme"]) as client:
+        missing = client.get("/ui/nope")
+        assert missing.status_code == 404 and "no such page" in missing.text and "/ui/review" in missing.text
+        assert httpx.get(base + "/api/v1/nope").json()["error"]["type"] == "NotFoundError"  # the API: JSON
         r = client.post("/ui/logout", data={"csrf": csrf_of(client.get("/ui/review").text)})
         assert r.status_code == 303 and r.headers["location"] == "/ui/login"
         assert client.get("/ui/review").status_code == 303

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from vigil.errors import VigilError
@@ -44,6 +45,16 @@ async def _error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"error": exc}, status=errors.status_of(exc))
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown pages (404) and wrong methods as a page too."""
+    assert isinstance(exc, HTTPException)
+    if not request.url.path.startswith(PREFIX) or _wants_json(request):
+        return await errors._http_error(request, exc)
+    message = "no such page" if exc.status_code == 404 else str(exc.detail)
+    return render(request, "error.html", {"error": VigilError(message, "use the links at the top")},
+                  status=exc.status_code)
+
+
 def install(web: FastAPI) -> None:
     """Add the pages, their static files and their error handling to the API's app."""
     for router in ROUTERS:
@@ -51,6 +62,7 @@ def install(web: FastAPI) -> None:
     web.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="static")
     web.add_exception_handler(session.LoginRequired, _login_required)
     web.add_exception_handler(VigilError, _error)
+    web.add_exception_handler(HTTPException, _http_error)
 
     @web.get("/", include_in_schema=False)
     def root() -> Response:
