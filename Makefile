@@ -10,7 +10,7 @@ CONSTRAINTS := deploy/containers/constraints.txt
 REGISTRY ?=
 ROLES ?= validate detect threat report server
 
-.PHONY: setup runtime demo test lint bench clean images push lock containers-tools ingest-tools
+.PHONY: setup runtime demo test lint bench clean images push lock containers-tools ingest-tools browser
 
 # Runtime dependencies are pinned by the images' lock ($(CONSTRAINTS)), so the demo and the tests run on the
 # versions the images carry (a stage must give the same bytes in its container as in-process).
@@ -41,11 +41,15 @@ lint: setup
 	$(BIN)/hadolint deploy/containers/Containerfile
 
 # The venv's bin first on PATH: tests drive the `vigil` console script and command transforms run `python3`.
-test: lint containers-tools ingest-tools
+test: lint containers-tools ingest-tools browser
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 bench: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/run_all.py
+
+# The dashboard's browser tests drive Debian's Chromium (installed when missing; never a browser download).
+browser:
+	deploy/browser/install.sh
 
 # Container images (podman, buildah, mmdebstrap installed from Debian's packages when missing).
 containers-tools:

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from vigil.dashboard import DashboardAPI
 from vigil.errors import NotFoundError, UsageError, VigilError
 from vigil.proof import ProofAPI
 from vigil.serving import ServingAPI
@@ -232,7 +233,7 @@ class Duty(Protocol):
         ...
 
 
-class App(ServingAPI, ProofAPI):
+class App(ServingAPI, DashboardAPI, ProofAPI):
     """Vigil for one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
@@ -568,27 +569,36 @@ class App(ServingAPI, ProofAPI):
                    since: int | None = None) -> list[dict[str, object]]:
         """Back-test a rule set over stored detections (``detections@ref``): the events it would have raised,
         camera by camera in time order with full temporal state. Nothing is sent or committed."""
+        try:
+            text = rules_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise NotFoundError(f"cannot read rule file {rules_file}: {exc}", "check the path") from exc
+        return self.rules_test_text(text, str(rules_file), detections=detections, ref=ref, since=since)
+
+    def rules_test_text(self, text: str, source: str, *, detections: str = "detect", ref: str | None = None,
+                        since: int | None = None, until: int | None = None,
+                        cameras: Callable[[str], bool] = lambda _camera: True) -> list[dict[str, object]]:
+        """:meth:`rules_test` of rule-file text (``source`` names it in errors), over the frames with
+        ``since <= ts < until`` of the cameras ``cameras`` accepts."""
         from vigil.domain.rules import parse_ruleset
         from vigil.domain.threat import ThreatState, evaluate
         from vigil.stages.frames import FramePath
         from vigil.stages.threat import frame_facts
 
-        try:
-            text = rules_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise NotFoundError(f"cannot read rule file {rules_file}: {exc}", "check the path") from exc
-        rules = parse_ruleset(text, str(rules_file))
+        rules = parse_ruleset(text, source)
         version = rules.fingerprint()
         frames = []
         for f in self.store.list_files(detections, ref):
             if f.path.endswith(".json"):
                 frame = FramePath.parse(f.path)
-                if since is None or frame.ts >= since:
+                if ((since is None or frame.ts >= since) and (until is None or frame.ts < until)
+                        and cameras(frame.camera)):
                     frames.append((frame.camera, frame.ts, f))
         events: list[dict[str, object]] = []
         state = ThreatState()
         for _camera, _ts, f in sorted(frames, key=lambda x: (x[0], x[1], x[2].path)):
-            doc = json.loads(self.store.objects.open(f.oid).read())
+            with self.store.objects.open(f.oid) as fh:  # closed at once: a back-test reads many records
+                doc = json.loads(fh.read())
             new, state = evaluate(rules, frame_facts(doc, f.path), state, rules_version=version)
             events.extend(e.to_dict() for e in new)
         return events

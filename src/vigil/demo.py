@@ -54,6 +54,7 @@ class DemoSummary:
     report_files: list[Path] = field(default_factory=list)
     evidence_files: list[Path] = field(default_factory=list)
     alert_files: list[Path] = field(default_factory=list)  # the alerts, as .eml files (the demo's channel)
+    token: str = ""  # an operator token of every tenant, for the dashboard (`vigil serve`): shown once
 
 
 ALERTS_FOLDER = "alerts"
@@ -96,6 +97,7 @@ def run_demo(folder: Path, *, fresh: bool = True, progress: ProgressFn | None = 
         app.close_workers()
     summary = DemoSummary(app.workspace.root, jobs)
     collect(app, summary)
+    summary.token = app.create_token(None, "operator", name="demo dashboard")[0]
     return summary
 
 

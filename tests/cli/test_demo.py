@@ -38,11 +38,19 @@ def test_demo_on_the_seed_stills(tmp_path: Path) -> None:
     # threats per camera: rule.json (person, car, motorcycle, truck) raises nothing for the dog
     table = dict(re.findall(r"^\W*(dev\d)\W+(\d+)\W*$", out, re.M))
     assert table == {"dev1": "3", "dev2": "0", "dev3": "1", "dev4": "2"}, out
+    # the dashboard: how to serve it and an operator token that works (shown once)
+    assert re.search(r"-w \S*demo serve$", out, re.M), out
+    [token] = re.findall(r"^\s+(vgl_[0-9a-f]{12}_\S+)$", out, re.M)
+    from vigil.app import App
+
+    who = App.open(tmp_path / "demo").verify_token(token)
+    assert who is not None and who.role == "operator" and who.tenant is None
     assert "6 event(s)" in out
     reports = [line.strip() for line in out.split("report:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]]
     assert reports and all(Path(p).is_file() for p in reports), out
     # the closing hint's commands work as printed (issue 18 item 5: it used to say `vigil`, not on PATH)
-    explore = [line.strip() for line in out.split("Explore:", 1)[1].splitlines() if line.startswith("  ")]
+    explore = [line.strip() for line in out.split("Explore:", 1)[1].split("\n\n", 1)[0].splitlines()
+               if line.startswith("  ")]
     assert len(explore) == 3, out
     for command in explore:
         done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True, cwd=tmp_path)

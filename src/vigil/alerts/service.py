@@ -60,14 +60,17 @@ class AlertService:
         return select(t.alert_deliveries, e.rule_id, e.severity, e.camera, e.ts).join(
             t.alert_events, e.event_id == d.event_id)
 
-    def deliveries(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Deliveries, newest first (``state``: one of :data:`LIST_STATES`)."""
+    def deliveries(self, state: str | None = None, limit: int = 100, event_id: str | None = None
+                   ) -> list[dict[str, Any]]:
+        """Deliveries, newest first (``state``: one of :data:`LIST_STATES`; ``event_id``: of one event)."""
         if state is not None and state not in LIST_STATES:
             raise UsageError(f"unknown state {state!r}", f"use one of {', '.join(LIST_STATES)}")
         d = t.alert_deliveries.c
         q = self._select().order_by(d.id.desc()).limit(limit)
         if state is not None:
             q = q.where(d.state == state)
+        if event_id is not None:
+            q = q.where(d.event_id == event_id)
         with transaction(self.store.engine) as conn:
             return [_summary(r) for r in conn.execute(q).mappings()]
 

@@ -57,10 +57,11 @@ def demo(folder: Annotated[Path, typer.Argument(help="Workspace folder to (re)cr
     out.print("[bold]report[/]:")
     for path in summary.report_files:
         out.print(f"  {path}")
-    _print_explore(folder)
+    exe = _print_explore(folder)
+    _print_dashboard(exe, folder, summary.token)
 
 
-def _print_explore(folder: Path) -> None:
+def _print_explore(folder: Path) -> str:
     """Commands to explore the demo that work as printed: the `vigil` on PATH when it is this one, else this
     one's full path (after `make demo` the venv is not activated)."""
     import shlex
@@ -76,6 +77,18 @@ def _print_explore(folder: Path) -> None:
         out.print(f"  {exe} -w {ws} {command}", markup=False)
     if exe != "vigil" and here is not None and (here.parent / "activate").exists():
         out.print(f"(or put vigil on PATH first: source {shlex.quote(str(here.parent / 'activate'))})", markup=False)
+    return exe
+
+
+def _print_dashboard(exe: str, folder: Path, token: str) -> None:
+    """How to review the demo's events in the browser, with the operator token made for it (shown once)."""
+    import shlex
+
+    out.print("\nReview the events in the dashboard (needs the server extra: pip install 'vigil[server]'):",
+              markup=False)
+    out.print(f"  {exe} -w {shlex.quote(str(folder))} serve", markup=False)
+    out.print("  open http://127.0.0.1:8080/ui/ and log in with this operator token (shown once):", markup=False)
+    out.print(f"  {token}", markup=False, soft_wrap=True)
 
 
 def _print_alerts(summary: DemoSummary, folder: Path) -> None:

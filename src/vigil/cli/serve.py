@@ -27,9 +27,11 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0:
 
     try:
         import fastapi  # noqa: F401
+        import itsdangerous  # noqa: F401  (the dashboard's sessions)
+        import jinja2  # noqa: F401  (the dashboard's pages)
         import uvicorn  # noqa: F401
     except ImportError:
-        raise UsageError("`vigil serve` needs the server extra (FastAPI, uvicorn)",
+        raise UsageError("`vigil serve` needs the server extra (FastAPI, uvicorn, Jinja2, itsdangerous)",
                          "install it: pip install 'vigil[server]'") from None
     from vigil.web.server import serve as run_server
 

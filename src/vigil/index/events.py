@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select
+from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select
 
 from vigil.domain.access import Principal
 from vigil.errors import NotFoundError, UsageError
@@ -157,7 +157,8 @@ def _filters(q: EventQuery) -> list[Any]:
     if q.until is not None:
         conds.append(e.ts < q.until)
     if q.label is not None:
-        conds.append(e.event_id.in_(select(event_labels.c.event_id).where(event_labels.c.label == q.label)))
+        # correlated: the newest-first index walk stops at the page's end (an IN list would be sorted whole)
+        conds.append(exists().where(event_labels.c.event_id == e.event_id, event_labels.c.label == q.label))
     if q.reviewed is not None:
         reviewed = select(feedback.c.event_id).where(feedback.c.reviewed.is_(True))
         conds.append(e.event_id.in_(reviewed) if q.reviewed else e.event_id.not_in(reviewed))

@@ -120,8 +120,20 @@ def verify(store: Store, token: str) -> Principal | None:
         row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.digest, _digest(secret)):
         return None
+    return _principal(row)
+
+
+def active(store: Store, token_id: str) -> Principal | None:
+    """The principal of token ``token_id`` if it is still unrevoked (a dashboard session names its token by
+    id, so revoking the token ends the session); None otherwise."""
+    with transaction(store.engine) as conn:
+        row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+    return None if row is None or row.revoked_at is not None else _principal(row)
+
+
+def _principal(row: Any) -> Principal:
     role: Role = row.role
     return Principal(row.id, role, row.tenant, tuple(json.loads(row.cameras)))
 
 
-__all__ = ["TokenInfo", "api_tokens", "create", "list_tokens", "revoke", "verify"]
+__all__ = ["TokenInfo", "active", "api_tokens", "create", "list_tokens", "revoke", "verify"]

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vigil import __version__
 from vigil.app import App
 from vigil.pipeline.runner import RunReport
-from vigil.web import errors
+from vigil.web import errors, pages
 from vigil.web.auth import TTL as TOKEN_TTL
 from vigil.web.auth import TokenCache
 from vigil.web.metrics import Metrics
@@ -70,6 +70,7 @@ def create_app(app: App, *, runner: bool = False, interval: float = 0.5, max_bod
     errors.install(web)
     for router in (*ROUTERS, *extra_routers):
         web.include_router(router)
+    pages.install(web)  # the operator's dashboard under /ui (same auth tokens, via a session cookie)
 
     web.add_middleware(RequestMetrics, metrics=metrics)
     return web

@@ -69,8 +69,10 @@ def serve(app: App, host: str = "127.0.0.1", port: int = 8080, *, runner: bool =
                             lifespan="on")
     server = uvicorn.Server(config)
     bound = sock.getsockname()
-    log.info("listening on http://%s:%d (workspace %s)", host if ":" not in host else f"[{host}]", bound[1],
-             app.workspace.root)
+    shown = host if ":" not in host else f"[{host}]"
+    log.info("listening on http://%s:%d (workspace %s)", shown, bound[1], app.workspace.root)
+    log.info("dashboard: http://%s:%d/ui/ (log in with an API token: `vigil token create --role operator "
+             "[--tenant TENANT]`)", "127.0.0.1" if host in ("0.0.0.0", "::") else shown, bound[1])
     started = time.monotonic()
     server.run(sockets=[sock])
     log.info("server stopped after %.0f s", time.monotonic() - started)
