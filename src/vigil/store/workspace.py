@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vigil.domain.alerting import AlertsConfig
+from vigil.domain.placement import LocalPlacement, Placement
 from vigil.errors import AlreadyExistsError, WorkspaceError
 from vigil.store.database import make_engine
 from vigil.store.objects import LocalObjectStore, ObjectStore
@@ -59,6 +60,11 @@ class WorkspaceConfig(BaseModel):
     objects: Annotated[LocalObjects | S3Objects, Field(discriminator="kind")] = LocalObjects()
     alerts: AlertsConfig | None = None  # channels, routing, grouping, retries (vigil.domain.alerting)
     containers: ContainersConfig = Field(default_factory=ContainersConfig)
+    # where pipelines run unless their spec says: {type: local} or {type: dask, address: tcp://...}
+    executor: Placement = Field(default_factory=LocalPlacement)
+    # seconds a runner's pipeline lease lasts unrenewed: how long a runner on another host waits to take over
+    # from one that died (on the dead runner's own host, it takes over at once)
+    lease_ttl: float = Field(default=30.0, ge=1.0)
 
 
 class Workspace:

@@ -1,0 +1,304 @@
+"""The distributed executor: batches of datums as tasks on a Dask cluster (``distributed``), no scheduler of ours.
+
+The same contract as the local pool (:class:`~vigil.pipeline.transform.Executor`): the runner plans, this
+executor runs batches and streams their results back as they finish, and the job stages them exactly as it
+does for the local pool (so a runner killed mid-job leaves finished datums to reuse).
+
+- **Warm per worker.** A pipeline version's transform reaches the workers as a :class:`WarmTransform`
+  ``WorkerPlugin``: set up once per worker process when registered (the model is loaded once), again on a worker
+  that joins or restarts later, and retired when the pipeline gets a new version.
+- **Workers never touch the metadata database.** They read inputs from and write outputs to the shared object
+  store (S3, or a folder every worker mounts at the same path) and return only ids. The few range reads a stage
+  makes (``DatumContext.neighbours``: a camera's recent frames) are asked of the runner: the worker logs a
+  request event on the job's topic, the runner (subscribed) answers it on a Dask ``Queue``.
+- **Faults.** A worker that dies mid-batch loses that batch only: Dask runs it again on another worker (up to
+  the scheduler's ``allowed-failures``); batches that finished came back already, and a datum's retries inside
+  a batch are ``datum_tries`` as on the local pool. A batch that cannot run at all fails its datums with the
+  reason, and later jobs retry them with back-off.
+- **Durability.** Blobs on a local folder are written without a flush and the runner flushes them with its own
+  (one ``syncfs`` before it stages or commits), as for worker containers; a worker on another host flushes its
+  own writes before it answers.
+"""
+
+# distributed's client API is mostly unannotated, and mypy checks calls into it as untyped
+# mypy: disable-error-code="no-untyped-call"
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import logging
+import queue
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from distributed import Client, Queue, WorkerPlugin, as_completed, get_worker
+
+from vigil.errors import PipelineError
+from vigil.executors import wire
+from vigil.pipeline.transform import (
+    DatumResult,
+    DatumTask,
+    Lister,
+    RunOptions,
+    Transform,
+    TransformFactory,
+    process_with_retries,
+)
+from vigil.store.objects import LocalObjectStore, ObjectStore
+
+log = logging.getLogger(__name__)
+
+LIST_TIMEOUT = 120.0  # seconds a worker waits for the runner's answer to a range read
+PLUGIN_PREFIX = "vigil-"
+
+
+class WarmTransform(WorkerPlugin):
+    """One pipeline version's transform, kept warm on a Dask worker, and the object store it writes to.
+
+    ``setup`` (once per worker process) builds and sets up one transform; a worker with several threads
+    builds one more per thread that finds them all busy (a transform serves one batch at a time, as on the
+    local pool)."""
+
+    idempotent = True  # registering it again (another job, another runner) keeps the warm one
+
+    def __init__(self, factory: TransformFactory, objects: dict[str, Any]) -> None:
+        self.factory = factory
+        self.objects_spec = objects
+        self.objects: ObjectStore | None = None
+        self._free: list[Transform] = []
+        self._lock: threading.Lock | None = None
+
+    def __getstate__(self) -> dict[str, Any]:  # shipped to workers as its recipe only
+        return {"factory": self.factory, "objects_spec": self.objects_spec}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["factory"], state["objects_spec"])  # type: ignore[misc]
+
+    async def setup(self, worker: Any) -> None:
+        await asyncio.to_thread(self._setup)  # loading a model must not stall the worker's event loop
+
+    def _setup(self) -> None:
+        self._lock = threading.Lock()
+        spec = dict(self.objects_spec)
+        if spec["kind"] == "local":  # the runner flushes blobs written on its own host; elsewhere, flush here
+            spec["fsync"] = bool(spec.pop("fsync_remote")) and spec.pop("host") != socket.gethostname()
+        self.objects = wire.objects_from_json(spec)
+        self._free.append(self._build())
+
+    def _build(self) -> Transform:
+        transform = self.factory()
+        transform.setup()
+        gc.freeze()  # as in the local executor: the loaded model and modules are long-lived
+        return transform
+
+    @contextmanager
+    def transform(self) -> Iterator[Transform]:
+        assert self._lock is not None, "the plugin was not set up"
+        with self._lock:
+            transform = self._free.pop() if self._free else None
+        if transform is None:
+            transform = self._build()
+        try:
+            yield transform
+        finally:
+            with self._lock:
+                self._free.append(transform)
+
+    def teardown(self, worker: Any) -> None:
+        self._free.clear()
+
+
+def run_batch(plugin: str, tasks: list[dict[str, Any]], params: dict[str, Any], tries: int,
+              topic: str | None) -> list[dict[str, Any]]:
+    """The Dask task: one batch on this worker's warm transform; results as plain data (outputs already
+    stored)."""
+    worker = get_worker()
+    warm = worker.plugins.get(plugin)
+    if not isinstance(warm, WarmTransform) or warm.objects is None:
+        raise RuntimeError(f"Dask worker {worker.address} has no warm transform {plugin}: its set-up failed "
+                           "(see the worker's log)")
+    options = RunOptions(tries=tries, params=params, lister=_ask_runner(worker, topic) if topic else None)
+    with warm.transform() as transform:
+        results = process_with_retries(transform, [wire.task_from_json(t) for t in tasks], warm.objects, options)
+    warm.objects.sync()  # a no-op unless this worker is on another host than the runner (see _setup)
+    return [wire.result_to_json(r) for r in results]
+
+
+_replies = threading.local()
+
+
+def _ask_runner(worker: Any, topic: str) -> Lister:
+    """A range read answered by the runner: a request event on ``topic``, the answer on this thread's queue."""
+    def lister(repo: str, commit: str, lo: str, hi: str) -> list[Any]:
+        queues: dict[str, Queue] = getattr(_replies, "queues", None) or {}
+        _replies.queues = queues
+        name = f"{topic}-{worker.id}-{threading.get_ident()}"
+        if name not in queues:
+            for old in list(queues):  # one job at a time per thread: drop the queues of earlier jobs
+                queues.pop(old).close()
+            queues[name] = Queue(name)
+        ident = uuid.uuid4().hex
+        worker.log_event(topic, {"id": ident, "reply": name, "repo": repo, "commit": commit, "lo": lo, "hi": hi})
+        answer = queues[name].get(timeout=LIST_TIMEOUT)
+        if answer.get("id") != ident:
+            raise RuntimeError(f"range read {ident}: the runner answered {answer.get('id')!r}")
+        if "error" in answer:
+            raise RuntimeError(f"range read of {repo}@{commit[:12]} [{lo}, {hi}) failed: {answer['error']}")
+        return wire.files_from_json(answer["files"])
+    return lister
+
+
+class _RangeReads:
+    """The runner's side of the workers' range reads: the only process with the metadata database answers
+    them, from a thread of its own (Dask's event handlers run on the client's event loop, which must not wait
+    on the database)."""
+
+    def __init__(self, client: Client, topic: str, lister: Lister) -> None:
+        self.client, self.topic, self.lister = client, topic, lister
+        self._requests: queue.SimpleQueue[tuple[float, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._queues: dict[str, Queue] = {}
+        client.subscribe_topic(topic, self._requests.put)
+        self._thread = threading.Thread(target=self._serve, daemon=True, name=f"vigil-{topic}")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (event := self._requests.get()) is not None:
+            msg = event[1]
+            try:
+                files = self.lister(msg["repo"], msg["commit"], msg["lo"], msg["hi"])
+                answer: dict[str, Any] = {"id": msg["id"], "files": wire.files_to_json(files)}
+            except Exception as exc:  # the worker fails the datum with it
+                answer = {"id": msg["id"], "error": f"{exc.__class__.__name__}: {exc}"}
+            try:
+                reply = self._queues.get(msg["reply"])
+                if reply is None:
+                    reply = self._queues[msg["reply"]] = Queue(msg["reply"], client=self.client)
+                reply.put(answer)
+            except Exception:  # the worker went away; its batch runs again elsewhere
+                log.warning("could not answer range read %s", msg["id"], exc_info=True)
+
+    def close(self) -> None:
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # the client may be closing already
+            log.debug("unsubscribe %s failed", self.topic, exc_info=True)
+        self._requests.put(None)
+        self._thread.join(timeout=10)
+        for reply in self._queues.values():
+            reply.close()
+
+
+class DaskExecutor:
+    """Runs batches as Dask tasks on the cluster whose scheduler listens at ``address``."""
+
+    def __init__(self, address: str, *, connect_timeout: float = 10.0, client: Client | None = None) -> None:
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self._client = client
+        self._own_client = client is None
+        self._plugins: dict[str, str] = {}  # pipeline name -> plugin registered for its current version
+        self._lock = threading.Lock()
+        self._host = socket.gethostname()
+
+    @property
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = Client(self.address, timeout=self.connect_timeout, set_as_default=False)
+                except (OSError, TimeoutError) as exc:
+                    raise PipelineError(f"cannot reach the Dask scheduler at {self.address}: {exc}",
+                                        "start it (`dask scheduler`) and its workers (`vigil worker ADDRESS`), or "
+                                        "fix `executor.address` in .vigil/vigil.yaml or the pipeline spec") from None
+            return self._client
+
+    def workers(self) -> dict[str, int]:
+        """Worker address -> threads, as the scheduler sees them now."""
+        return dict(self.client.nthreads())
+
+    def run(self, key: str, factory: TransformFactory, tasks: Sequence[DatumTask], objects: ObjectStore,
+            options: RunOptions) -> Iterator[DatumResult]:
+        if not tasks:
+            return
+        client = self.client
+        plugin = self._warm(client, key, factory, objects)
+        topic = f"vigil-list-{uuid.uuid4().hex}" if options.lister is not None else None
+        reads = _RangeReads(client, topic, options.lister) if topic and options.lister else None
+        batches = [list(tasks[i:i + options.batch_size]) for i in range(0, len(tasks), options.batch_size)]
+        # Keep every worker thread busy, with one batch waiting each, but not the whole job in flight: the
+        # scheduler's memory stays bounded by the batch size, and a worker that joins gets work at once.
+        window = max(2, 2 * sum(self.workers().values()))
+        pending: dict[Any, list[DatumTask]] = {}
+        done = as_completed(loop=client.loop)
+        try:
+            for batch in batches:
+                while len(pending) >= window:
+                    yield from self._finished(next(done), pending, objects, options)
+                future = client.submit(run_batch, plugin, [wire.task_to_json(t) for t in batch],
+                                       dict(options.params), options.tries, topic, pure=False,
+                                       key=f"vigil-batch-{key.split(':', 1)[0]}-{uuid.uuid4().hex}")
+                pending[future] = batch
+                done.add(future)
+            while pending:
+                yield from self._finished(next(done), pending, objects, options)
+        finally:
+            for future in pending:
+                future.cancel()
+            if reads is not None:
+                reads.close()
+
+    def _finished(self, future: Any, pending: dict[Any, list[DatumTask]], objects: ObjectStore,
+                  options: RunOptions) -> list[DatumResult]:
+        batch = pending.pop(future)
+        try:
+            results = [wire.result_from_json(r) for r in future.result()]
+        except Exception as exc:  # the batch could not run (its workers kept dying, or set-up failed there)
+            error = f"{exc.__class__.__name__}: {exc}"
+            log.warning("a Dask batch of %d datum(s) failed: %s", len(batch), error)
+            return [DatumResult(t.datum_id, "FAILED", {}, options.tries, 0.0, error=error.splitlines()[0][:500],
+                                log=error) for t in batch]
+        if isinstance(objects, LocalObjectStore):  # flushed by the runner's next sync, before any commit
+            objects.adopt(oid for r in results for oid, _ in r.outputs.values())
+        return results
+
+    def _warm(self, client: Client, key: str, factory: TransformFactory, objects: ObjectStore) -> str:
+        """Register the pipeline version's transform on every worker (set up there once); retire the plugin of
+        its previous version. Returns the plugin's name."""
+        spec = wire.objects_to_json(objects)
+        if isinstance(objects, LocalObjectStore):
+            spec.update(host=self._host, fsync_remote=objects.fsync)
+        digest = hashlib.sha256(f"{key}\0{sorted(spec.items())}".encode()).hexdigest()[:16]
+        pipeline = key.split(":", 1)[0]
+        name = f"{PLUGIN_PREFIX}{pipeline}-{digest}"
+        if self._plugins.get(pipeline) == name:
+            return name
+        try:
+            client.register_plugin(WarmTransform(factory, spec), name=name)
+        except Exception as exc:
+            raise PipelineError(f"the transform of {pipeline} could not be set up on the Dask workers: "
+                                f"{exc.__class__.__name__}: {exc}",
+                                "see the stage's parameters; the workers need Vigil and the stage's "
+                                "dependencies installed (`pip install 'vigil[dask]'`)") from exc
+        old = self._plugins.get(pipeline)
+        self._plugins[pipeline] = name
+        if old is not None:
+            try:
+                client.unregister_worker_plugin(old)
+            except Exception:  # another runner retired it first
+                log.debug("could not retire %s", old, exc_info=True)
+        return name
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None and self._own_client:
+            client.close()
+
+
+__all__ = ["DaskExecutor", "WarmTransform", "run_batch"]
