@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from vigil import __version__
-from vigil.cli import alerts, camera, data, feedback, index, manual, measure, pipelines, serve, tokens
+from vigil.cli import alerts, camera, data, feedback, index, manual, measure, pipelines, serve, tokens, worker
 from vigil.cli.console import err, terminated
 from vigil.cli.state import state
 from vigil.errors import RedactingFilter, VigilError, environment_error, redact
@@ -69,6 +69,7 @@ serve.register(app)
 tokens.register(app)
 index.register(app)
 feedback.register(app)
+worker.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
