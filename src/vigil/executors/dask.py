@@ -59,7 +59,8 @@ PLUGIN_PREFIX = "vigil-"
 
 
 class WarmTransform(WorkerPlugin):
-    """One pipeline version's transform, kept warm on a Dask worker, and the object store it writes to.
+    """One pipeline version's transform, kept warm on a Dask worker (for every workspace it serves, as the
+    local pool's warm transforms are).
 
     ``setup`` (once per worker process) builds and sets up one transform; a worker with several threads
     builds one more per thread that finds them all busy (a transform serves one batch at a time, as on the
@@ -67,29 +68,25 @@ class WarmTransform(WorkerPlugin):
 
     idempotent = True  # registering it again (another job, another runner) keeps the warm one
 
-    def __init__(self, factory: TransformFactory, objects: dict[str, Any]) -> None:
+    def __init__(self, factory: TransformFactory) -> None:
         self.factory = factory
-        self.objects_spec = objects
-        self.objects: ObjectStore | None = None
+        self.ready = False
         self._free: list[Transform] = []
         self._lock: threading.Lock | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # shipped to workers as its recipe only
-        return {"factory": self.factory, "objects_spec": self.objects_spec}
+        return {"factory": self.factory}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["factory"], state["objects_spec"])  # type: ignore[misc]
+        self.__init__(state["factory"])  # type: ignore[misc]
 
     async def setup(self, worker: Any) -> None:
         await asyncio.to_thread(self._setup)  # loading a model must not stall the worker's event loop
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
-        spec = dict(self.objects_spec)
-        if spec["kind"] == "local":  # the runner flushes blobs written on its own host; elsewhere, flush here
-            spec["fsync"] = bool(spec.pop("fsync_remote")) and spec.pop("host") != socket.gethostname()
-        self.objects = wire.objects_from_json(spec)
         self._free.append(self._build())
+        self.ready = True
 
     def _build(self) -> Transform:
         transform = self.factory()
@@ -114,19 +111,36 @@ class WarmTransform(WorkerPlugin):
         self._free.clear()
 
 
-def run_batch(plugin: str, tasks: list[dict[str, Any]], params: dict[str, Any], tries: int,
-              topic: str | None) -> list[dict[str, Any]]:
-    """The Dask task: one batch on this worker's warm transform; results as plain data (outputs already
-    stored)."""
+_stores: dict[str, ObjectStore] = {}  # this worker's open object stores (an S3 client is costly to make)
+_stores_lock = threading.Lock()
+
+
+def _object_store(spec: dict[str, Any]) -> ObjectStore:
+    key = repr(sorted(spec.items()))
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            spec = dict(spec)
+            if spec["kind"] == "local":  # the runner flushes blobs written on its own host; elsewhere, flush here
+                spec["fsync"] = bool(spec.pop("fsync_remote")) and spec.pop("host") != socket.gethostname()
+            store = _stores[key] = wire.objects_from_json(spec)
+        return store
+
+
+def run_batch(plugin: str, objects: dict[str, Any], tasks: list[dict[str, Any]], params: dict[str, Any],
+              tries: int, topic: str | None) -> list[dict[str, Any]]:
+    """The Dask task: one batch on this worker's warm transform, reading and writing the object store that
+    ``objects`` describes; results as plain data (outputs already stored)."""
     worker = get_worker()
     warm = worker.plugins.get(plugin)
-    if not isinstance(warm, WarmTransform) or warm.objects is None:
+    if not isinstance(warm, WarmTransform) or not warm.ready:
         raise RuntimeError(f"Dask worker {worker.address} has no warm transform {plugin}: its set-up failed "
                            "(see the worker's log)")
+    store = _object_store(objects)
     options = RunOptions(tries=tries, params=params, lister=_ask_runner(worker, topic) if topic else None)
     with warm.transform() as transform:
-        results = process_with_retries(transform, [wire.task_from_json(t) for t in tasks], warm.objects, options)
-    warm.objects.sync()  # a no-op unless this worker is on another host than the runner (see _setup)
+        results = process_with_retries(transform, [wire.task_from_json(t) for t in tasks], store, options)
+    store.sync()  # a no-op unless this worker is on another host than the runner (see _object_store)
     return [wire.result_to_json(r) for r in results]
 
 
@@ -227,7 +241,10 @@ class DaskExecutor:
         if not tasks:
             return
         client = self.client
-        plugin = self._warm(client, key, factory, objects)
+        plugin = self._warm(client, key, factory)
+        spec = wire.objects_to_json(objects)
+        if isinstance(objects, LocalObjectStore):
+            spec.update(host=self._host, fsync_remote=objects.fsync)
         topic = f"vigil-list-{uuid.uuid4().hex}" if options.lister is not None else None
         reads = _RangeReads(client, topic, options.lister) if topic and options.lister else None
         batches = [list(tasks[i:i + options.batch_size]) for i in range(0, len(tasks), options.batch_size)]
@@ -240,7 +257,7 @@ class DaskExecutor:
             for batch in batches:
                 while len(pending) >= window:
                     yield from self._finished(next(done), pending, objects, options)
-                future = client.submit(run_batch, plugin, [wire.task_to_json(t) for t in batch],
+                future = client.submit(run_batch, plugin, spec, [wire.task_to_json(t) for t in batch],
                                        dict(options.params), options.tries, topic, pure=False,
                                        key=f"vigil-batch-{key.split(':', 1)[0]}-{uuid.uuid4().hex}")
                 pending[future] = batch
@@ -259,6 +276,7 @@ class DaskExecutor:
         try:
             results = [wire.result_from_json(r) for r in future.result()]
         except Exception as exc:  # the batch could not run (its workers kept dying, or set-up failed there)
+            self._plugins.clear()  # register again with the next job (e.g. after a scheduler restart)
             error = f"{exc.__class__.__name__}: {exc}"
             log.warning("a Dask batch of %d datum(s) failed: %s", len(batch), error)
             return [DatumResult(t.datum_id, "FAILED", {}, options.tries, 0.0, error=error.splitlines()[0][:500],
@@ -267,19 +285,16 @@ class DaskExecutor:
             objects.adopt(oid for r in results for oid, _ in r.outputs.values())
         return results
 
-    def _warm(self, client: Client, key: str, factory: TransformFactory, objects: ObjectStore) -> str:
+    def _warm(self, client: Client, key: str, factory: TransformFactory) -> str:
         """Register the pipeline version's transform on every worker (set up there once); retire the plugin of
         its previous version. Returns the plugin's name."""
-        spec = wire.objects_to_json(objects)
-        if isinstance(objects, LocalObjectStore):
-            spec.update(host=self._host, fsync_remote=objects.fsync)
-        digest = hashlib.sha256(f"{key}\0{sorted(spec.items())}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         pipeline = key.split(":", 1)[0]
         name = f"{PLUGIN_PREFIX}{pipeline}-{digest}"
         if self._plugins.get(pipeline) == name:
             return name
         try:
-            client.register_plugin(WarmTransform(factory, spec), name=name)
+            client.register_plugin(WarmTransform(factory), name=name)
         except Exception as exc:
             raise PipelineError(f"the transform of {pipeline} could not be set up on the Dask workers: "
                                 f"{exc.__class__.__name__}: {exc}",
