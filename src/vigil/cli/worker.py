@@ -26,6 +26,10 @@ def worker(
     memory_limit: Annotated[str, typer.Option("--memory-limit", help="Per worker process, e.g. 2GiB, or auto.")
                             ] = "auto",
     name: Annotated[str | None, typer.Option("--name", help="Worker name (default: vigil-<host>-<pid>).")] = None,
+    nanny_port: Annotated[str | None, typer.Option(
+        "--nanny-port", help="Port (or range) of the nanny, for a pod's probes; default: any free one.")] = None,
+    worker_port: Annotated[str | None, typer.Option(
+        "--worker-port", help="Port (or range) of the worker process; default: any free one.")] = None,
     stdio: Annotated[bool, typer.Option("--stdio", hidden=True, help="Serve the container protocol on stdin/stdout.")
                      ] = False,
 ) -> None:
@@ -48,6 +52,7 @@ def worker(
         raise UsageError("vigil worker needs the dask extra", "pip install 'vigil[dask]'") from None
     args = [address, "--nworkers", str(nworkers), "--nthreads", str(nthreads), "--memory-limit", memory_limit,
             "--no-dashboard"]
+    args += [a for flag, v in (("--nanny-port", nanny_port), ("--worker-port", worker_port)) if v for a in (flag, v)]
     if nworkers == 1:  # several processes are named by Dask (name-0, name-1...) from a common prefix
         args += ["--name", name or f"vigil-{socket.gethostname()}-{os.getpid()}"]
     elif name:
