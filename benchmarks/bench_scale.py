@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.pg (fresh PostgreSQL databases)
 
 from tests.pg import fresh_database  # noqa: E402
+
 from vigil.app import App, resolve_model  # noqa: E402
 from vigil.domain.placement import DaskPlacement, LocalPlacement  # noqa: E402
 from vigil.executors.local import LocalExecutor  # noqa: E402
@@ -83,7 +84,8 @@ class Config:
         assert not bad and len(jobs) == 5, bad or jobs
         if timed:
             self.seconds.append(seconds)
-        app.store.close()  # keep the shared executors warm: no app.close()
+        app.runner.close()  # keep the shared executors warm: no app.close()
+        app.store.close()
 
 
 def throughput(frames: list[Path], rounds: int, model: Path) -> dict[str, float]:
