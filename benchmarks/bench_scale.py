@@ -92,7 +92,7 @@ def throughput(frames: list[Path], rounds: int, model: Path) -> dict[str, float]
     from distributed import LocalCluster
 
     clusters = [LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                             dashboard_address=None) for n in (1, 2)]
+                             dashboard_address="127.0.0.1:0") for n in (1, 2)]
     try:
         configs = [Config("local-1", LocalPlacement(), 1), Config("local-2", LocalPlacement(), 2),
                    Config("dask-1", DaskPlacement(type="dask", address=clusters[0].scheduler_address)),

@@ -98,7 +98,7 @@ def cluster_env(worker_modules: str) -> Iterator[dict[str, str]]:
 def cluster(cluster_env: dict[str, str]) -> Iterator[LocalCluster]:
     """Two worker processes, one thread each, everything on 127.0.0.1, no dashboard."""
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as local:
+                      dashboard_address="127.0.0.1:0") as local:
         yield local
 
 
