@@ -9,8 +9,9 @@ does for the local pool (so a runner killed mid-job leaves finished datums to re
   that joins or restarts later, and retired when the pipeline gets a new version.
 - **Workers never touch the metadata database.** They read inputs from and write outputs to the shared object
   store (S3, or a folder every worker mounts at the same path) and return only ids. The few range reads a stage
-  makes (``DatumContext.neighbours``: a camera's recent frames) are asked of the runner: the worker logs a
-  request event on the job's topic, the runner (subscribed) answers it on a Dask ``Queue``.
+  makes (``DatumContext.neighbours``: a camera's recent frames) are asked of the runner, over Dask's own RPC
+  layer: a ``distributed.core.Server`` in the runner's process answers them (one round trip on a pooled
+  connection; a request relayed through the scheduler cost ~30 ms under load, more than the frame's work).
 - **Faults.** A worker that dies mid-batch loses that batch only: Dask runs it again on another worker (up to
   the scheduler's ``allowed-failures``); batches that finished came back already, and a datum's retries inside
   a batch are ``datum_tries`` as on the local pool. A batch that cannot run at all fails its datums with the
@@ -29,7 +30,6 @@ import asyncio
 import gc
 import hashlib
 import logging
-import queue
 import socket
 import threading
 import uuid
@@ -37,7 +37,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from distributed import Client, Queue, WorkerPlugin, as_completed, get_worker
+from distributed import Client, WorkerPlugin, as_completed, get_worker
+from distributed.comm.addressing import get_address_host, get_address_host_port
+from distributed.core import Server
+from distributed.utils import get_ip, sync
 
 from vigil.errors import PipelineError
 from vigil.executors import wire
@@ -128,7 +131,7 @@ def _object_store(spec: dict[str, Any]) -> ObjectStore:
 
 
 def run_batch(plugin: str, objects: dict[str, Any], tasks: list[dict[str, Any]], params: dict[str, Any],
-              tries: int, topic: str | None) -> list[dict[str, Any]]:
+              tries: int, reads: str | None) -> list[dict[str, Any]]:
     """The Dask task: one batch on this worker's warm transform, reading and writing the object store that
     ``objects`` describes; results as plain data (outputs already stored)."""
     worker = get_worker()
@@ -137,75 +140,54 @@ def run_batch(plugin: str, objects: dict[str, Any], tasks: list[dict[str, Any]],
         raise RuntimeError(f"Dask worker {worker.address} has no warm transform {plugin}: its set-up failed "
                            "(see the worker's log)")
     store = _object_store(objects)
-    options = RunOptions(tries=tries, params=params, lister=_ask_runner(worker, topic) if topic else None)
+    options = RunOptions(tries=tries, params=params, lister=_ask_runner(worker, reads) if reads else None)
     with warm.transform() as transform:
         results = process_with_retries(transform, [wire.task_from_json(t) for t in tasks], store, options)
     store.sync()  # a no-op unless this worker is on another host than the runner (see _object_store)
     return [wire.result_to_json(r) for r in results]
 
 
-_replies = threading.local()
-
-
-def _ask_runner(worker: Any, topic: str) -> Lister:
-    """A range read answered by the runner: a request event on ``topic``, the answer on this thread's queue."""
+def _ask_runner(worker: Any, address: str) -> Lister:
+    """A range read answered by the runner at ``address``: one request over Dask's own RPC layer (a pooled
+    connection of the worker's), from the task's thread through the worker's event loop."""
     def lister(repo: str, commit: str, lo: str, hi: str) -> list[Any]:
-        queues: dict[str, Queue] = getattr(_replies, "queues", None) or {}
-        _replies.queues = queues
-        name = f"{topic}-{worker.id}-{threading.get_ident()}"
-        if name not in queues:
-            for old in list(queues):  # one job at a time per thread: drop the queues of earlier jobs
-                queues.pop(old).close()
-            queues[name] = Queue(name)
-        ident = uuid.uuid4().hex
-        worker.log_event(topic, {"id": ident, "reply": name, "repo": repo, "commit": commit, "lo": lo, "hi": hi})
-        answer = queues[name].get(timeout=LIST_TIMEOUT)
-        if answer.get("id") != ident:
-            raise RuntimeError(f"range read {ident}: the runner answered {answer.get('id')!r}")
-        if "error" in answer:
-            raise RuntimeError(f"range read of {repo}@{commit[:12]} [{lo}, {hi}) failed: {answer['error']}")
-        return wire.files_from_json(answer["files"])
+        async def call() -> Any:
+            return await worker.rpc(address).vigil_range_read(repo=repo, commit=commit, lo=lo, hi=hi)
+        files = sync(worker.loop, call, callback_timeout=LIST_TIMEOUT)
+        return wire.files_from_json(files)
     return lister
 
 
 class _RangeReads:
-    """The runner's side of the workers' range reads: the only process with the metadata database answers
-    them, from a thread of its own (Dask's event handlers run on the client's event loop, which must not wait
-    on the database)."""
+    """The runner's side of the workers' range reads: a Dask RPC server (``distributed.core.Server``) in the
+    runner's process, the only one with the metadata database. Its address travels with each batch. It listens
+    on loopback when the scheduler does, else on every interface (advertising the one that reaches the
+    scheduler); like the scheduler itself, it trusts its network (a Dask cluster without TLS runs any code)."""
 
-    def __init__(self, client: Client, topic: str, lister: Lister) -> None:
-        self.client, self.topic, self.lister = client, topic, lister
-        self._requests: queue.SimpleQueue[tuple[float, dict[str, Any]] | None] = queue.SimpleQueue()
-        self._queues: dict[str, Queue] = {}
-        client.subscribe_topic(topic, self._requests.put)
-        self._thread = threading.Thread(target=self._serve, daemon=True, name=f"vigil-{topic}")
-        self._thread.start()
+    def __init__(self, client: Client, scheduler: str, lister: Lister) -> None:
+        self.client, self.lister = client, lister
+        host = get_address_host(scheduler)
+        loopback = host in ("127.0.0.1", "localhost", "::1")
 
-    def _serve(self) -> None:
-        while (event := self._requests.get()) is not None:
-            msg = event[1]
-            try:
-                files = self.lister(msg["repo"], msg["commit"], msg["lo"], msg["hi"])
-                answer: dict[str, Any] = {"id": msg["id"], "files": wire.files_to_json(files)}
-            except Exception as exc:  # the worker fails the datum with it
-                answer = {"id": msg["id"], "error": f"{exc.__class__.__name__}: {exc}"}
-            try:
-                reply = self._queues.get(msg["reply"])
-                if reply is None:
-                    reply = self._queues[msg["reply"]] = Queue(msg["reply"], client=self.client)
-                reply.put(answer)
-            except Exception:  # the worker went away; its batch runs again elsewhere
-                log.warning("could not answer range read %s", msg["id"], exc_info=True)
+        async def start() -> Server:
+            server = Server({"vigil_range_read": self._read}, needs_workdir=False)
+            await server.listen(f"tcp://{host if loopback else '0.0.0.0'}:0")
+            return server
+
+        self.server: Server = client.sync(start)
+        port = get_address_host_port(self.server.address)[1]
+        self.address = f"tcp://{host if loopback else get_ip(host)}:{port}"
+
+    async def _read(self, repo: str, commit: str, lo: str, hi: str) -> list[list[Any]]:
+        # a database read: off the client's event loop, which also carries the batches' results
+        files = await asyncio.to_thread(self.lister, repo, commit, lo, hi)
+        return wire.files_to_json(files)
 
     def close(self) -> None:
         try:
-            self.client.unsubscribe_topic(self.topic)
+            self.client.sync(self.server.close)
         except Exception:  # the client may be closing already
-            log.debug("unsubscribe %s failed", self.topic, exc_info=True)
-        self._requests.put(None)
-        self._thread.join(timeout=10)
-        for reply in self._queues.values():
-            reply.close()
+            log.debug("closing the range-read server failed", exc_info=True)
 
 
 class DaskExecutor:
@@ -245,8 +227,7 @@ class DaskExecutor:
         spec = wire.objects_to_json(objects)
         if isinstance(objects, LocalObjectStore):
             spec.update(host=self._host, fsync_remote=objects.fsync)
-        topic = f"vigil-list-{uuid.uuid4().hex}" if options.lister is not None else None
-        reads = _RangeReads(client, topic, options.lister) if topic and options.lister else None
+        reads = _RangeReads(client, self.address, options.lister) if options.lister is not None else None
         batches = [list(tasks[i:i + options.batch_size]) for i in range(0, len(tasks), options.batch_size)]
         # Keep every worker thread busy, with one batch waiting each, but not the whole job in flight: the
         # scheduler's memory stays bounded by the batch size, and a worker that joins gets work at once.
@@ -258,7 +239,7 @@ class DaskExecutor:
                 while len(pending) >= window:
                     yield from self._finished(next(done), pending, objects, options)
                 future = client.submit(run_batch, plugin, spec, [wire.task_to_json(t) for t in batch],
-                                       dict(options.params), options.tries, topic, pure=False,
+                                       dict(options.params), options.tries, reads and reads.address, pure=False,
                                        key=f"vigil-batch-{key.split(':', 1)[0]}-{uuid.uuid4().hex}")
                 pending[future] = batch
                 done.add(future)
