@@ -104,6 +104,10 @@ def throughput(frames: list[Path], rounds: int, model: Path) -> dict[str, float]
                 for config in configs:
                     config.round(Path(tmp) / f"{config.name}-{r}", model, specs, frames, timed=r > 0)
                 print(f"round {r}: " + ", ".join(f"{c.name} {c.seconds[-1]:.2f} s" for c in configs if r), flush=True)
+        for config in configs:  # the clients first, so none tries to reconnect to a closing scheduler
+            config.local.close()
+            if config.dask is not None:
+                config.dask.close()  # type: ignore[attr-defined]
         return {c.name: len(frames) / statistics.median(c.seconds) for c in configs}
     finally:
         for cluster in clusters:
