@@ -125,7 +125,8 @@ def _object_store(spec: dict[str, Any]) -> ObjectStore:
         if store is None:
             spec = dict(spec)
             if spec["kind"] == "local":  # the runner flushes blobs written on its own host; elsewhere, flush here
-                spec["fsync"] = bool(spec.pop("fsync_remote")) and spec.pop("host") != socket.gethostname()
+                remote = spec.pop("host") != socket.gethostname()
+                spec["fsync"] = bool(spec.pop("fsync_remote")) and remote
             store = _stores[key] = wire.objects_from_json(spec)
         return store
 
@@ -231,7 +232,11 @@ class DaskExecutor:
         batches = [list(tasks[i:i + options.batch_size]) for i in range(0, len(tasks), options.batch_size)]
         # Keep every worker thread busy, with one batch waiting each, but not the whole job in flight: the
         # scheduler's memory stays bounded by the batch size, and a worker that joins gets work at once.
-        window = max(2, 2 * sum(self.workers().values()))
+        threads = sum(self.workers().values())
+        if not threads:  # Dask queues the batches until a worker joins; say why the job waits
+            log.warning("no Dask worker is connected to %s: %s's batches wait for one (`vigil worker %s`)",
+                        self.address, key.split(":", 1)[0], self.address)
+        window = max(2, 2 * threads)
         pending: dict[Any, list[DatumTask]] = {}
         done = as_completed(loop=client.loop)
         try:
