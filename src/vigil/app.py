@@ -376,7 +376,15 @@ class App(ServingAPI, DashboardAPI, ProofAPI):
         return map_image(image, self.containers.image_map)
 
     def factory_for(self, pipeline: Pipeline) -> TransformFactory:
-        """How to build the transform of ``pipeline`` on a worker: in its image, or in this process."""
+        """How to build the transform of ``pipeline`` on a worker: on the Dask cluster its placement names (its
+        spec's ``executor``, else the workspace's), in its image, or in this process."""
+        from vigil.execution import BuildTransform, OnDask
+
+        placement = pipeline.spec.executor or self.workspace.config.executor
+        if placement.type == "dask":  # the workers' own environment runs it (their image, if any)
+            build = self.factory_in(pipeline.spec, None)
+            assert isinstance(build, BuildTransform)
+            return OnDask(placement.address, placement.connect_timeout, build)
         return self.factory_in(pipeline.spec, self.image_for(pipeline))
 
     def factory_in(self, spec: PipelineSpec, image: str | None) -> TransformFactory:
@@ -400,16 +408,34 @@ class App(ServingAPI, DashboardAPI, ProofAPI):
         return stage_image(spec.transform.stage)
 
     def executor_for(self, factory: TransformFactory) -> Executor:
-        """The executor choice: worker containers for a transform in an image, else the in-process pool."""
+        """The executor choice: the Dask cluster a pipeline is placed on, worker containers for a transform in
+        an image, else the in-process pool."""
+        from vigil.execution import OnDask
         from vigil.executors.container import InImage
 
+        if isinstance(factory, OnDask):
+            return self.dask_executor(factory.address, factory.connect_timeout)
         return self.container_executor if isinstance(factory, InImage) else self.executor
 
+    def dask_executor(self, address: str, connect_timeout: float = 10.0) -> Executor:
+        """The executor of the Dask cluster at ``address`` (one client per scheduler, kept across jobs)."""
+        executors: dict[str, Executor] = self.__dict__.setdefault("_dask_executors", {})
+        if address not in executors:
+            try:
+                from vigil.executors.dask import DaskExecutor
+            except ImportError as exc:
+                raise UsageError(f"pipelines placed on Dask ({address}) need the dask extra: {exc}",
+                                 "pip install 'vigil[dask]'") from None
+            executors[address] = DaskExecutor(address, connect_timeout=connect_timeout)
+        return executors[address]
+
     def close_workers(self) -> None:
-        """Stop warm workers (threads' transforms, worker containers)."""
+        """Stop warm workers (threads' transforms, worker containers) and Dask clients."""
         self.executor.close()
         if "container_executor" in self.__dict__:
             self.container_executor.close()
+        for executor in self.__dict__.pop("_dask_executors", {}).values():
+            executor.close()
 
     def create_pipelines(self, path: Path, *, update: bool = False, reprocess: bool = False) -> list[Pipeline]:
         """Create (or update) every pipeline in a spec file, upstream first, all or nothing."""
@@ -434,8 +460,10 @@ class App(ServingAPI, DashboardAPI, ProofAPI):
     def runner(self) -> Runner:
         from vigil.execution import ChosenExecutor
         from vigil.pipeline.runner import Runner
+        from vigil.store.leases import Leases
 
-        return Runner(self.store, ChosenExecutor(self.executor_for, self.close_workers), self.factory_for)
+        return Runner(self.store, ChosenExecutor(self.executor_for, self.close_workers), self.factory_for,
+                      leases=Leases(self.store.engine, ttl=self.workspace.config.lease_ttl))
 
     @property
     def source_configs(self) -> list[SourceConfig]:
@@ -523,7 +551,7 @@ class App(ServingAPI, DashboardAPI, ProofAPI):
                 close()
         if "runner" in self.__dict__:
             self.runner.close()
-        if "executor" in self.__dict__ or "container_executor" in self.__dict__:
+        if {"executor", "container_executor", "_dask_executors"} & self.__dict__.keys():
             self.close_workers()
         if "store" in self.__dict__:
             self.store.close()

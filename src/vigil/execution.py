@@ -1,20 +1,22 @@
-"""Where a pipeline's transform runs: built in this process, or in its container image.
+"""Where a pipeline's transform runs: built in this process, in its container image, or on a Dask cluster.
 
-:func:`transform_factory` builds a transform from its spec (the in-process executor's workers, and
-``vigil worker`` inside an image, use the same function, so a stage is the same code either way);
-:func:`map_image` and :func:`parse_image_map` resolve the image a spec names (``containers.image_map``,
-``--image-map``); :class:`ChosenExecutor` hands each job to the executor the application picks for it.
+:func:`transform_factory` builds a transform from its spec (the in-process executor's workers, ``vigil worker``
+inside an image and Dask workers use the same :class:`BuildTransform`, so a stage is the same code either way);
+:class:`OnDask` marks a pipeline placed on a Dask cluster; :func:`map_image` and :func:`parse_image_map`
+resolve the image a spec names (``containers.image_map``, ``--image-map``); :class:`ChosenExecutor` hands each
+job to the executor the application picks for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vigil.errors import SpecError, UsageError
 from vigil.pipeline.spec import Transform as TransformSpec
-from vigil.pipeline.transform import DatumResult, DatumTask, Executor, RunOptions, TransformFactory
+from vigil.pipeline.transform import DatumResult, DatumTask, Executor, RunOptions, Transform, TransformFactory
 from vigil.store.objects import ObjectStore
 
 # The role image (localhost/vigil-<role>, deploy/containers) that carries each built-in stage: motion works on
@@ -30,22 +32,49 @@ def stage_image(stage: str, prefix: str = "localhost/vigil-") -> str:
     return prefix + STAGE_ROLES[stage]
 
 
+@dataclass(frozen=True)
+class BuildTransform:
+    """How to build a transform from its spec: plain data (it pickles), so a Dask worker builds the same
+    transform as this process does. Calling it builds one."""
+
+    spec: TransformSpec
+    timeout: float | None = None
+    pfs_root: Path | None = None
+
+    def __call__(self) -> Transform:
+        from vigil.pipeline.command import CommandTransform
+        from vigil.pipeline.pyfunc import PythonTransform
+        from vigil.stages.registry import stage_factory
+
+        if self.spec.kind == "cmd":
+            return CommandTransform(self.spec, self.timeout, pfs_root=self.pfs_root)
+        if self.spec.kind == "python":
+            return PythonTransform(self.spec.python or "")
+        return stage_factory(self.spec.stage or "")(dict(self.spec.params))
+
+
+@dataclass(frozen=True)
+class OnDask:
+    """The transform factory of a pipeline placed on a Dask cluster: the runner hands it to the Dask executor
+    for ``address``, which ships ``build`` to the workers."""
+
+    address: str
+    connect_timeout: float
+    build: BuildTransform
+
+    def __call__(self) -> Transform:
+        return self.build()
+
+
 def transform_factory(spec: TransformSpec, timeout: float | None, pfs_root: Path | None = None) -> TransformFactory:
     """How to build a transform from its spec in this process (a worker container's ``vigil worker`` too,
-    with its own ``/pfs`` as ``pfs_root`` for commands)."""
-    from vigil.pipeline.command import CommandTransform
-    from vigil.pipeline.pyfunc import PythonTransform
+    with its own ``/pfs`` as ``pfs_root`` for commands). An unknown stage fails here, not on a worker."""
     from vigil.stages.registry import stage_factory
 
-    if spec.kind == "cmd":
-        return lambda: CommandTransform(spec, timeout, pfs_root=pfs_root)
-    if spec.kind == "python":
-        target = spec.python or ""
-        return lambda: PythonTransform(target)
-    make = stage_factory(spec.stage or "")
-    params = dict(spec.params)
-    check_stage_params(spec.stage or "", params)
-    return lambda: make(params)
+    if spec.kind == "stage":
+        stage_factory(spec.stage or "")
+        check_stage_params(spec.stage or "", dict(spec.params))
+    return BuildTransform(spec, timeout, pfs_root)
 
 
 def check_stage_params(stage: str, params: dict[str, Any]) -> None:

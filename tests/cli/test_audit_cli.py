@@ -1,5 +1,5 @@
 """`vigil audit log|head|verify` as a user runs them: what the CLI did is in the log, a tampered entry makes
-`verify` exit 21 naming it, an anchor catches a log cut short."""
+`verify` exit 22 naming it, an anchor catches a log cut short."""
 
 from __future__ import annotations
 

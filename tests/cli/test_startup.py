@@ -11,7 +11,8 @@ import sys
 import pytest
 
 HEAVY = ["sqlalchemy", "numpy", "cv2", "onnxruntime", "matplotlib", "httpx", "PIL", "yaml", "orjson",
-         "vigil.app", "vigil.store.store", "vigil.pipeline", "vigil.stages", "vigil.vision", "rich.table"]
+         "vigil.app", "vigil.store.store", "vigil.pipeline", "vigil.stages", "vigil.vision", "rich.table", "dask",
+         "distributed"]
 
 PROBE = """
 import contextlib, io, json, sys

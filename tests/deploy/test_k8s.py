@@ -4,6 +4,7 @@ kube` with /healthz answering."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import yaml
 
 from tests.containers import image, podman, require_images
 from tests.shared_data import REPO, SHARED, unavailable
+from vigil.store.workspace import WorkspaceConfig
 
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("embedded", "cluster")
@@ -224,3 +226,24 @@ def serve_a_pushed_frame_to_an_event(container: str) -> None:
         time.sleep(2)
     event = page["events"][0]
     assert event["camera"] == "kube-gate" and event["objects"], event
+
+
+def test_cluster_runs_pipelines_on_a_dask_scheduler_and_workers(tmp_path: Path) -> None:
+    docs = render("cluster", tmp_path / "c.yaml")
+    deployments = by_kind(docs, "Deployment")
+    scheduler, workers = deployments["vigil-dask-scheduler"], deployments["vigil-dask-worker"]
+    service = by_kind(docs, "Service")["vigil-dask-scheduler"]["spec"]
+    assert service["selector"] == scheduler["spec"]["selector"]["matchLabels"]
+    assert [p["port"] for p in service["ports"]] == [8786]
+    assert scheduler["spec"]["replicas"] == 1 and workers["spec"]["replicas"] >= 2
+    for deployment in (scheduler, workers):
+        (c,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(c), c["name"]
+    worker = workers["spec"]["template"]["spec"]
+    command = worker["containers"][0]["command"]
+    assert command[:3] == ["vigil", "worker", "tcp://vigil-dask-scheduler:8786"]
+    # workers reach S3 but never the metadata database: no workspace file (its URL holds the password)
+    assert "vigil-workspace" not in yaml.safe_dump(worker)
+    workspace = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"].startswith("vigil-workspace"))
+    config = WorkspaceConfig.model_validate(yaml.safe_load(base64.b64decode(workspace["data"]["vigil.yaml"])))
+    assert config.executor.type == "dask" and config.executor.address == "tcp://vigil-dask-scheduler:8786"

@@ -282,3 +282,26 @@ def test_seed_error_points_at_the_json_line() -> None:
         SpecError, match=r"^object-detect\.json:8: input\.cross\.0\.atom\.glob: field required"
     ):
         parse_specs(text, "object-detect.json")
+
+
+def test_executor_placement_is_kept_but_is_no_new_version() -> None:
+    base = 'pipeline: {name: up}\ninput: {pfs: {repo: images, glob: "/*"}}\ntransform: {stage: noop}\n'
+    (plain,) = parse_specs(base, "a.yaml")
+    (placed,) = parse_specs(base + "executor: {type: dask, address: 'tcp://10.0.0.5:8786'}\n", "b.yaml")
+    assert placed.executor is not None and placed.executor.address == "tcp://10.0.0.5:8786"
+    assert placed.fingerprint() == plain.fingerprint()
+    (again,) = parse_specs(placed.canonical_json(), "stored")  # the registry stores canonical_json
+    assert again.executor == placed.executor
+    assert "executor" not in plain.canonical_json()  # specs stored before placement existed read the same
+
+
+@pytest.mark.parametrize(("executor", "match"), [
+    ("{type: dask}", r"bad.yaml:4: executor.address"),
+    ("{type: dask, address: '10.0.0.5:8786'}", r"bad.yaml:4: executor.address"),
+    ("{type: yarn}", r"executor"),
+])
+def test_bad_executor_placement_names_the_key(executor: str, match: str) -> None:
+    text = f'pipeline: {{name: up}}\ninput: {{pfs: {{repo: images, glob: "/*"}}}}\ntransform: {{stage: noop}}\n' \
+           f"executor: {executor}\n"
+    with pytest.raises(SpecError, match=match):
+        parse_specs(text, "bad.yaml")

@@ -42,7 +42,7 @@ def verify(anchor: Annotated[str | None, typer.Option(
                help="SEQ:HASH from an earlier `vigil audit head`, kept outside the system: also catches a log "
                     "rewritten or cut short since.")] = None,
            json: JSON = False) -> None:
-    """Recompute the hash chain from the first entry; exit 21 naming the first entry edited, deleted or moved."""
+    """Recompute the hash chain from the first entry; exit 22 naming the first entry edited, deleted or moved."""
     verdict = state.app().audit_verify(anchor)
     if json:
         return emit_json(verdict.to_dict())

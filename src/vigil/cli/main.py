@@ -29,6 +29,7 @@ from vigil.cli import (
     retention,
     serve,
     tokens,
+    worker,
 )
 from vigil.cli.console import err, terminated
 from vigil.cli.state import state
@@ -86,6 +87,7 @@ index.register(app)
 feedback.register(app)
 audit.register(app)
 retention.register(app)
+worker.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

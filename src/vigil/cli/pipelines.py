@@ -37,7 +37,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(datum_app, name="datum")
     app.command(epilog=examples("run"))(run)
     app.command(epilog=examples("logs"))(logs)
-    app.command(hidden=True)(worker)
 
 
 @pipeline_app.command("validate", epilog=examples("pipeline validate"))
@@ -194,16 +193,6 @@ def _show_report(report: RunReport, json: bool, bar: Progress, *, watching: bool
         out.print(f"skipped {name}: {why}", markup=False)
     for name, exc in sorted(report.errors.items()):
         out.print(f"failed {name}: {exc}", markup=False)
-
-
-def worker(stdio: Annotated[bool, typer.Option("--stdio", help="Serve the protocol on stdin/stdout.")] = False
-           ) -> None:
-    """Serve a pipeline worker inside a stage's container (the container executor starts it)."""
-    if not stdio:
-        raise typer.BadParameter("only --stdio is supported", param_hint="--stdio")
-    from vigil.execution import serve_worker
-
-    raise typer.Exit(serve_worker())
 
 
 class _progress:

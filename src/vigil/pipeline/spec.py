@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vigil.domain.placement import Placement
 from vigil.errors import SpecError
 from vigil.pipeline.glob import GlobSyntaxError, compile_glob, template_refs
 
@@ -247,6 +248,9 @@ class PipelineSpec(_Strict):
     # Pachyderm 1.x's incremental mode: the one datum (a single pfs input, glob "/") sees its previous output and
     # only the input's changes since the last job, so a summary over a growing repo costs O(changes) per commit.
     incremental: bool = False
+    # Where its datums run (overrides the workspace's `executor`). Not part of the version: the outputs are the
+    # same bytes on every executor.
+    executor: Placement | None = None
 
     _duration = field_validator("datum_timeout", mode="before")(parse_duration)
 
@@ -270,13 +274,17 @@ class PipelineSpec(_Strict):
         return [(p.name, p.repo, p.branch) for p in self.input.walk()]
 
     def canonical_json(self) -> str:
-        """All fields with defaults filled in, keys sorted: equal for equivalent spellings of a spec."""
-        data = self.model_dump(mode="json")
+        """All fields with defaults filled in, keys sorted: equal for equivalent spellings of a spec (``executor``
+        only when set, so specs stored before it existed read the same)."""
+        data = self.model_dump(mode="json", exclude=None if self.executor else {"executor"})
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def fingerprint(self) -> str:
-        """sha256 hex of :meth:`canonical_json`: the pipeline version recorded in provenance."""
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+        """sha256 hex of :meth:`canonical_json` without ``executor``: the pipeline version recorded in provenance
+        (where datums run does not change their outputs, so it is no new version)."""
+        data = self.model_dump(mode="json", exclude={"executor"})
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _check_tree(

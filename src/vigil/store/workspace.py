@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vigil.domain.alerting import AlertsConfig
+from vigil.domain.placement import LocalPlacement, Placement
 from vigil.domain.retention import RetentionPolicy
 from vigil.domain.sources import SourceConfig
 from vigil.errors import AlreadyExistsError, WorkspaceError
@@ -64,6 +65,11 @@ class WorkspaceConfig(BaseModel):
     sources: list[SourceConfig] = Field(default_factory=list)  # live cameras `vigil serve` ingests from
     # how long frame bytes are kept (vigil.domain.retention); `vigil retention apply`, and `vigil serve` hourly
     retention: list[RetentionPolicy] = Field(default_factory=list)
+    # where pipelines run unless their spec says: {type: local} or {type: dask, address: tcp://...}
+    executor: Placement = Field(default_factory=LocalPlacement)
+    # seconds a runner's pipeline lease lasts unrenewed: how long a runner on another host waits to take over
+    # from one that died (on the dead runner's own host, it takes over at once)
+    lease_ttl: float = Field(default=30.0, ge=1.0)
 
     @model_validator(mode="after")
     def _source_names(self) -> WorkspaceConfig:
