@@ -67,7 +67,7 @@ push:
 	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=host:port"; exit 2; }
 	deploy/containers/push.sh $(REGISTRY) $(ROLES)
 
-# Regenerate the dependency lock from a fresh resolved install of vigil[s3,postgres,server].
+# Regenerate the dependency lock from a fresh resolved install of vigil[s3,postgres,server,ingest,models,dask].
 lock:
 	deploy/containers/lock.sh
 
