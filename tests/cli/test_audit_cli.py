@@ -49,5 +49,5 @@ def test_audit_commands(tmp_path: Path) -> None:
         db.execute("DELETE FROM audit_log WHERE seq = 3")
     assert vigil(ws, "audit", "verify").returncode == 0  # the chain alone cannot see a cut at the end...
     cut = vigil(ws, "audit", "verify", "--anchor", head)
-    assert cut.returncode == 21 and "entry 3" in cut.stderr  # ...the anchor can
+    assert cut.returncode == 22 and "entry 3" in cut.stderr  # ...the anchor can
     assert vigil(ws, "audit", "verify", "--anchor", "nonsense").returncode == 2
