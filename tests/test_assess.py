@@ -156,8 +156,9 @@ def reference_ap50(name: str) -> float:
 def _vigil_ap50(name: str) -> float:
     target, merged = SETS[name]
     cmap = f"{','.join(merged)}={target}" if merged else None
+    # merge=False: the reference suppresses duplicates per class (NMS before the map), as vigil does unmerged
     report = evaluate_dataset(EVAL / name / "gt.json", images=EVAL / name, model=MODEL, classes=[target],
-                              class_map=cmap)
+                              class_map=cmap, merge=False)
     (result,) = report.classes
     return result.ap50
 
