@@ -23,6 +23,7 @@ mkdir -p "$context/deploy"
 cp -r pyproject.toml README.md src .containerignore "$context/"
 cp -r deploy/containers "$context/deploy/"
 find "$context" -name __pycache__ -prune -exec rm -rf {} +
+echo "$revision" > "$context/deploy/containers/revision"
 # pip inside the build trusts what pip trusts here (this machine's pip config may name a CA bundle with a
 # proxy's certificate): handed over as a build secret, never stored in a layer.
 cert="${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}"
