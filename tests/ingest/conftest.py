@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.alerts.conftest import smtp  # noqa: F401 - the real SMTP server fixture (offline alerts)
+from tests.shared_data import unavailable
 from vigil.app import App
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -107,9 +107,7 @@ def rtsp_available() -> str | None:
 def rtsp_server(video_dir: Path) -> Iterator[RtspServer]:
     why = rtsp_available()
     if why is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable(why)
     server = RtspServer(video_dir / H264_CLIP).start()
     yield server
     server.kill()
